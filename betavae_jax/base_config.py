@@ -1,0 +1,85 @@
+"""The full set of config fields, with the defaults every config starts from.
+
+Files in `configs/` call `base_config()` and override a few fields, so every
+knob exists in every config (a typo in `--config.x=` then fails loudly) and
+its meaning is documented once, here.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from betavae_jax import schedules
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """dSprites, conv beta-VAE, beta = 4, Locatello et al. 2019 settings."""
+  config = ml_collections.ConfigDict()
+  config.name = "dsprites"  # The default workdir is runs/<name>.
+  config.seed = 0  # Parameter init and latent noise of a single run.
+  config.init_from = config_dict.placeholder(str)  # Another run's workdir.
+
+  config.data = ml_collections.ConfigDict(dict(
+      name="dsprites",  # 'dsprites', 'synthetic' or a tfds name (needs [tf]).
+      source="auto",  # dSprites: 'auto' (file if found), 'file', 'render'.
+      path=config_dict.placeholder(str),  # The official dSprites npz / hdf5.
+      data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
+      seed=0,  # Order of the training batches; shared by the population.
+      eval_fraction=0.0,  # Share of factor combinations held out for eval.
+      split_seed=0,  # Which combinations are held out.
+      image_size=64,  # Resize target for tfds image datasets.
+      num_threads=2,  # Host threads reading batches.
+      prefetch=4,  # Batches read ahead of the train step.
+  ))
+
+  config.model = ml_collections.ConfigDict(dict(
+      name="conv",  # 'conv' or 'mlp'.
+      latent_dim=10,
+      conv_channels=(32, 32, 64, 64),  # Burgess et al.: (32, 32, 32, 32).
+      dense_sizes=(256,),  # Burgess et al.: (256, 256).
+      kernel_size=4,
+      encoder_hidden=(1200, 1200),  # mlp only.
+      decoder_hidden=(1200, 1200, 1200),  # mlp only.
+      dtype="float32",  # Compute dtype; 'bfloat16' for accelerators.
+  ))
+
+  config.objective = ml_collections.ConfigDict(dict(
+      name="beta",  # 'beta' (Higgins et al.) or 'capacity' (Burgess et al.).
+      likelihood="bernoulli",  # 'bernoulli' or 'gaussian' (fixed std).
+      gaussian_std=1.0,
+      beta=4.0,  # Peak KL weight; beta_schedule shapes it over steps.
+      beta_schedule=schedules.schedule_config("constant"),
+      gamma=1000.0,  # Capacity objective: weight of |KL - C|.
+      capacity_max=25.0,  # Capacity objective: final C in nats.
+      capacity_schedule=schedules.schedule_config(
+          "linear", transition_steps=100_000),
+  ))
+
+  # Unset lists take the single values above (objective.beta, seed, ...).
+  # Members are the product betas x capacity_max x seeds.
+  config.population = ml_collections.ConfigDict(dict(
+      betas=config_dict.placeholder(tuple),
+      capacity_max=config_dict.placeholder(tuple),
+      seeds=config_dict.placeholder(tuple),
+  ))
+
+  config.optim = ml_collections.ConfigDict(dict(
+      learning_rate=1e-4,
+      lr_schedule=schedules.schedule_config("constant"),
+      b1=0.9,
+      b2=0.999,
+      eps=1e-8,
+      grad_clip_norm=0.0,  # 0 turns clipping off.
+  ))
+
+  config.train = ml_collections.ConfigDict(dict(
+      batch_size=64,
+      num_train_steps=300_000,
+      log_every_steps=500,
+      eval_every_steps=10_000,  # 0 turns evaluation off.
+      eval_batch_size=256,
+      eval_num_examples=10_000,
+      checkpoint_every_steps=5_000,
+      max_checkpoints_to_keep=3,
+      start_fresh=False,  # True ignores checkpoints already in the workdir.
+  ))
+  return config

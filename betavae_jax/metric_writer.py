@@ -1,0 +1,85 @@
+"""Writes metrics to the console, a JSON-lines file and TensorBoard.
+
+The JSON-lines file (`metrics.jsonl`, one record per log step) is what
+`experiments/` aggregates across beta x seed sweeps; TensorBoard events go
+through tensorboardX so that no TensorFlow is needed.
+"""
+
+import json
+import math
+import os
+
+from absl import logging
+import numpy as np
+import tensorboardX
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def _truncate_after(path: str, step: int) -> None:
+  """Drops records past `step`, which a resumed run is about to write again."""
+  if not os.path.exists(path):
+    return
+  kept = []
+  with open(path) as f:
+    for line in f:
+      try:
+        record = json.loads(line)
+      except json.JSONDecodeError:  # A line cut short by a kill.
+        continue
+      if record.get("step", 0) <= step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
+
+
+def _jsonable(value):
+  """Floats for JSON; NaN and inf become null rather than invalid JSON."""
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+class MetricWriter:
+  """Console + JSONL + TensorBoard, continuing cleanly after a resume."""
+
+  def __init__(self, workdir: str, start_step: int = 0):
+    os.makedirs(workdir, exist_ok=True)
+    self._jsonl_path = os.path.join(workdir, METRICS_FILE)
+    _truncate_after(self._jsonl_path, start_step)
+    self._jsonl = open(self._jsonl_path, "a")
+    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
+    """One JSONL record and one TensorBoard scalar per name."""
+    record = {"step": int(step)}
+    record.update({k: _jsonable(v) for k, v in scalars.items()})
+    self._jsonl.write(json.dumps(record) + "\n")
+    self._jsonl.flush()
+    for name, value in scalars.items():
+      self._tb.add_scalar(name, float(value), step)
+
+  def write_images(self, step: int, images: dict[str, np.ndarray]) -> None:
+    """HWC images in [0, 1], e.g. reconstruction grids and traversals."""
+    for name, image in images.items():
+      self._tb.add_image(name, np.asarray(image), step, dataformats="HWC")
+
+  def log(self, step: int, scalars: dict[str, float], keys: tuple[str, ...]):
+    """A one-line console summary of the named scalars."""
+    shown = ", ".join(f"{k}={scalars[k]:.4g}" for k in keys if k in scalars)
+    logging.info("[%d] %s", step, shown)
+
+  def flush(self) -> None:
+    self._jsonl.flush()
+    self._tb.flush()
+
+  def close(self) -> None:
+    self._jsonl.close()
+    self._tb.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """Loads the JSONL records of a run (for analysis and tests)."""
+  with open(os.path.join(workdir, METRICS_FILE)) as f:
+    return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,178 @@
+"""Encoder and decoder modules of the beta-VAE.
+
+The modules are pure: they map images to the parameters of q(z|x) and latents
+to the parameters of p(x|z), and nothing else. Losses, optimisers, data and
+configs live elsewhere, so the same modules serve training, evaluation and
+other people's research code.
+"""
+
+from collections.abc import Sequence
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+Dtype = Any
+
+ARCHITECTURES = ("conv", "mlp")
+
+
+def reparameterize(key: jax.Array, mean: jax.Array,
+                   logvar: jax.Array) -> jax.Array:
+  """Samples z = mean + sigma * eps so gradients flow through mean, logvar."""
+  eps = jax.random.normal(key, mean.shape, mean.dtype)
+  return mean + jnp.exp(0.5 * logvar) * eps
+
+
+def _padded_size(size: int, factor: int) -> int:
+  """Smallest multiple of `factor` that holds `size` pixels."""
+  return -(-size // factor) * factor
+
+
+class ConvEncoder(nn.Module):
+  """Strided 4x4 convolutions, dense layers, then (mean, logvar).
+
+  Images whose side the stride stack does not divide (28x28 MNIST) are
+  zero-padded at the bottom and right, the usual "28 padded to 32" choice.
+  """
+
+  latent_dim: int
+  channels: Sequence[int] = (32, 32, 64, 64)
+  dense_sizes: Sequence[int] = (256,)
+  kernel_size: int = 4
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    factor = 2**len(self.channels)
+    h, w = x.shape[-3:-1]
+    pad_h, pad_w = _padded_size(h, factor) - h, _padded_size(w, factor) - w
+    if pad_h or pad_w:
+      x = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(0, pad_h), (0, pad_w),
+                                                 (0, 0)])
+    x = x.astype(self.dtype)
+    k = (self.kernel_size, self.kernel_size)
+    for c in self.channels:
+      x = nn.relu(nn.Conv(c, k, strides=2, padding="SAME", dtype=self.dtype)(x))
+    x = x.reshape(x.shape[:-3] + (-1,))
+    for size in self.dense_sizes:
+      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
+    stats = nn.Dense(2 * self.latent_dim, dtype=self.dtype)(x)
+    mean, logvar = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
+    return mean, logvar
+
+
+class ConvDecoder(nn.Module):
+  """Mirror of `ConvEncoder`: dense layers, then 4x4 transposed convolutions.
+
+  Returns per-pixel parameters of p(x|z) (Bernoulli logits or Gaussian
+  means) for an image of `image_shape`, cropping any encoder padding.
+  """
+
+  image_shape: tuple[int, int, int]
+  channels: Sequence[int] = (32, 32, 64, 64)
+  dense_sizes: Sequence[int] = (256,)
+  kernel_size: int = 4
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    height, width, out_channels = self.image_shape
+    factor = 2**len(self.channels)
+    base_h = _padded_size(height, factor) // factor
+    base_w = _padded_size(width, factor) // factor
+    x = z.astype(self.dtype)
+    for size in self.dense_sizes:
+      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
+    top = self.channels[-1]
+    x = nn.relu(nn.Dense(base_h * base_w * top, dtype=self.dtype)(x))
+    x = x.reshape(x.shape[:-1] + (base_h, base_w, top))
+    k = (self.kernel_size, self.kernel_size)
+    # Transposed convolutions walk the encoder's channels back down; the last
+    # one maps to the image's channels.
+    widths = list(self.channels[-2::-1]) + [out_channels]
+    for i, c in enumerate(widths):
+      x = nn.ConvTranspose(c, k, strides=(2, 2), padding="SAME",
+                           dtype=self.dtype)(x)
+      if i < len(widths) - 1:
+        x = nn.relu(x)
+    return x[..., :height, :width, :].astype(jnp.float32)
+
+
+class MLPEncoder(nn.Module):
+  """The fully connected encoder of the beta-VAE paper (4096-1200-1200)."""
+
+  latent_dim: int
+  hidden_sizes: Sequence[int] = (1200, 1200)
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x = x.reshape(x.shape[:-3] + (-1,)).astype(self.dtype)
+    for size in self.hidden_sizes:
+      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
+    stats = nn.Dense(2 * self.latent_dim, dtype=self.dtype)(x)
+    mean, logvar = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
+    return mean, logvar
+
+
+class MLPDecoder(nn.Module):
+  """The fully connected decoder of the beta-VAE paper (1200 x 3, tanh)."""
+
+  image_shape: tuple[int, int, int]
+  hidden_sizes: Sequence[int] = (1200, 1200, 1200)
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    x = z.astype(self.dtype)
+    for size in self.hidden_sizes:
+      x = nn.tanh(nn.Dense(size, dtype=self.dtype)(x))
+    x = nn.Dense(math.prod(self.image_shape), dtype=self.dtype)(x)
+    return x.reshape(x.shape[:-1] + self.image_shape).astype(jnp.float32)
+
+
+class BetaVAE(nn.Module):
+  """Encoder, reparameterised sample and decoder.
+
+  `train=True` draws z from q(z|x) with the 'latent' RNG stream; `train=False`
+  uses the posterior mean, for deterministic reconstructions.
+  """
+
+  encoder: nn.Module
+  decoder: nn.Module
+
+  def __call__(self, x: jax.Array, *,
+               train: bool) -> tuple[jax.Array, dict[str, jax.Array]]:
+    mean, logvar = self.encoder(x)
+    z = reparameterize(self.make_rng("latent"), mean, logvar) if train else mean
+    return self.decoder(z), {"mean": mean, "logvar": logvar, "z": z}
+
+  def encode(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return self.encoder(x)
+
+  def decode(self, z: jax.Array) -> jax.Array:
+    return self.decoder(z)
+
+
+def create_model(config: ml_collections.ConfigDict,
+                 image_shape: tuple[int, int, int]) -> BetaVAE:
+  """Builds the model named by `config.name` for images of `image_shape`."""
+  dtype = jnp.dtype(config.dtype)
+  if config.name == "conv":
+    shared = dict(channels=tuple(config.conv_channels),
+                  dense_sizes=tuple(config.dense_sizes),
+                  kernel_size=config.kernel_size, dtype=dtype)
+    return BetaVAE(ConvEncoder(config.latent_dim, **shared),
+                   ConvDecoder(tuple(image_shape), **shared))
+  if config.name == "mlp":
+    return BetaVAE(
+        MLPEncoder(config.latent_dim, tuple(config.encoder_hidden),
+                   dtype=dtype),
+        MLPDecoder(tuple(image_shape), tuple(config.decoder_hidden),
+                   dtype=dtype))
+  raise ValueError(f"model.name must be one of {ARCHITECTURES}; "
+                   f"got {config.name!r}.")

@@ -1,0 +1,376 @@
+"""The train loop: state, the jitted population step, evaluation and hooks.
+
+The step is written for one model and `jax.vmap`-ed over a population axis,
+so P models with different beta / seed / C_max train in one compiled
+program on the same batches. Randomness is step-indexed (`fold_in(key,
+step)`) and the batch at step t is a function of (data seed, t), so a resumed
+run needs nothing beyond the checkpointed state to match an uninterrupted one.
+"""
+
+import functools
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from absl import logging
+from flax.training import train_state
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from betavae_jax import checkpointing
+from betavae_jax import config_validation
+from betavae_jax import input_pipeline
+from betavae_jax import losses
+from betavae_jax import metric_writer
+from betavae_jax import models
+from betavae_jax import population as population_lib
+from betavae_jax import schedules
+
+ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
+CONSOLE_KEYS = ("loss", "recon", "kl", "active_latents", "beta", "capacity",
+                "lr", "steps_per_sec", "images_per_sec", "eta_min")
+
+
+class TrainState(train_state.TrainState):
+  """Flax's TrainState plus the first non-finite step (-1 while all finite)."""
+
+  nonfinite_step: jax.Array
+
+
+class NonFiniteError(FloatingPointError):
+  """A loss or gradient became NaN or infinite."""
+
+
+def create_learning_rate_fn(config: ml_collections.ConfigDict):
+  """The learning rate as base value times its schedule shape."""
+  return schedules.scaled(schedules.create_schedule(config.optim.lr_schedule),
+                          config.optim.learning_rate)
+
+
+def create_optimizer(
+    config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam (optionally after global-norm clipping) on the lr schedule."""
+  opt = config.optim
+  tx = optax.adam(create_learning_rate_fn(config), b1=opt.b1, b2=opt.b2,
+                  eps=opt.eps)
+  if opt.grad_clip_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(opt.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: models.BetaVAE,
+                       image_shape: tuple[int, int, int],
+                       key: jax.Array) -> TrainState:
+  """One model's state; vmapped over member keys for a population."""
+  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  params = model.init({"params": key, "latent": key}, x, train=True)["params"]
+  return TrainState.create(apply_fn=model.apply, params=params,
+                           tx=create_optimizer(config),
+                           nonfinite_step=jnp.array(-1, jnp.int32))
+
+
+def create_population_state(config: ml_collections.ConfigDict,
+                            model: models.BetaVAE,
+                            image_shape: tuple[int, int, int],
+                            members: population_lib.Members) -> TrainState:
+  """The population's state: every leaf has a leading member axis."""
+  init_keys = jax.vmap(lambda s: population_lib.member_keys(s)[0])(
+      members.seed)
+  create = functools.partial(create_train_state, config, model, image_shape)
+  return jax.jit(jax.vmap(create))(init_keys)
+
+
+def _objective(config: ml_collections.ConfigDict, terms: dict,
+               member: population_lib.Members, step: jax.Array):
+  """Weighs the loss terms by the member's beta or capacity at `step`."""
+  obj = config.objective
+  if obj.name == "beta":
+    beta = member.beta * schedules.create_schedule(obj.beta_schedule)(step)
+    return losses.beta_vae_objective(terms, beta)
+  capacity = member.capacity_max * schedules.create_schedule(
+      obj.capacity_schedule)(step)
+  return losses.capacity_objective(terms, obj.gamma, capacity)
+
+
+def _loss_fn(params, apply_fn, x: jax.Array, key: jax.Array,
+             member: population_lib.Members, step: jax.Array,
+             config: ml_collections.ConfigDict):
+  recon, stats = apply_fn({"params": params}, x, train=True,
+                          rngs={"latent": key})
+  terms = losses.batch_terms(config.objective.likelihood, recon, x,
+                             stats["mean"], stats["logvar"],
+                             config.objective.gaussian_std)
+  return _objective(config, terms, member, step)
+
+
+def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
+  """uint8 batches travel to the device; the float conversion happens here."""
+  return images.astype(jnp.float32) / pixel_max
+
+
+def train_step(state: TrainState, images: jax.Array,
+               member: population_lib.Members, *,
+               config: ml_collections.ConfigDict,
+               pixel_max: int) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimisation step of one model.
+
+  A non-finite loss or gradient leaves parameters and optimiser state as they
+  were and records the step in `nonfinite_step`; the loop raises at its next
+  host check, so the last good state is what gets checkpointed.
+  """
+  x = to_float(images, pixel_max)
+  key = jax.random.fold_in(population_lib.member_keys(member.seed)[1],
+                           state.step)
+  (loss, aux), grads = jax.value_and_grad(_loss_fn, has_aux=True)(
+      state.params, state.apply_fn, x, key, member, state.step, config)
+  grad_norm = optax.global_norm(grads)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  updated = state.apply_gradients(grads=grads)
+  keep = lambda new, old: jnp.where(finite, new, old)
+  new_state = updated.replace(
+      params=jax.tree.map(keep, updated.params, state.params),
+      opt_state=jax.tree.map(keep, updated.opt_state, state.opt_state),
+      nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~finite,
+                               state.step, state.nonfinite_step))
+  metrics = dict(aux, loss=loss, grad_norm=grad_norm,
+                 lr=create_learning_rate_fn(config)(state.step),
+                 active_latents=jnp.sum(aux["kl_per_dim"] > ACTIVE_KL_NATS))
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, images: jax.Array,
+              member: population_lib.Members, *,
+              config: ml_collections.ConfigDict,
+              pixel_max: int) -> dict[str, jax.Array]:
+  """Negative ELBO terms with the member's fixed eval key, summed over the
+  batch, plus the reconstruction term of the posterior mean."""
+  x = to_float(images, pixel_max)
+  key = population_lib.member_keys(member.seed)[2]
+  variables = {"params": state.params}
+  obj = config.objective
+  recon, stats = state.apply_fn(variables, x, train=True, rngs={"latent": key})
+  terms = losses.batch_terms(obj.likelihood, recon, x, stats["mean"],
+                             stats["logvar"], obj.gaussian_std)
+  mean_recon, _ = state.apply_fn(variables, x, train=False)
+  mean_terms = losses.batch_terms(obj.likelihood, mean_recon, x,
+                                  stats["mean"], stats["logvar"],
+                                  obj.gaussian_std)
+  n = x.shape[0]
+  return {"recon": terms["recon"] * n, "kl": terms["kl"] * n,
+          "kl_per_dim": terms["kl_per_dim"] * n,
+          "recon_posterior_mean": mean_terms["recon"] * n,
+          "count": jnp.asarray(n, jnp.float32)}
+
+
+def make_steps(config: ml_collections.ConfigDict, pixel_max: int):
+  """The population-vmapped, jitted train and eval steps."""
+  kw = dict(config=config, pixel_max=pixel_max)
+  p_train = jax.vmap(functools.partial(train_step, **kw), in_axes=(0, None, 0))
+  p_eval = jax.vmap(functools.partial(eval_step, **kw), in_axes=(0, None, 0))
+  return jax.jit(p_train, donate_argnums=0), jax.jit(p_eval)
+
+
+def evaluate(p_eval, state: TrainState, members, batches) -> list[dict]:
+  """Per-member ELBO terms averaged over the evaluation batches."""
+  totals = None
+  for images in batches:
+    out = p_eval(state, images, members)
+    totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+  totals = jax.device_get(totals)
+  results = []
+  for i in range(len(totals["count"])):
+    n = totals["count"][i]
+    r = {k: v[i] / n for k, v in totals.items() if k != "count"}
+    r["elbo"] = -(r["recon"] + r["kl"])
+    results.append(r)
+  return results
+
+
+def _member_scalars(prefix: str, names: tuple[str, ...],
+                    per_member: list[dict]) -> dict[str, float]:
+  """Flattens per-member metrics to 'prefix/metric[/member]' scalars."""
+  out = {}
+  for name, metrics in zip(names, per_member):
+    suffix = f"/{name}" if name else ""
+    for k, v in metrics.items():
+      v = np.asarray(v)
+      if v.ndim == 0:
+        out[f"{prefix}/{k}{suffix}"] = float(v)
+      else:
+        for d, vd in enumerate(v):
+          out[f"{prefix}/{k}_{d}{suffix}"] = float(vd)
+  return out
+
+
+def _mean_metrics(history: list[dict], size: int) -> list[dict]:
+  """Averages the steps since the last log; one dict per member."""
+  stacked = jax.device_get(jax.tree.map(lambda *xs: jnp.stack(xs), *history))
+  means = {k: np.mean(v, axis=0) for k, v in stacked.items()}
+  return [{k: v[i] for k, v in means.items()} for i in range(size)]
+
+
+def check_finite(state: TrainState, names: tuple[str, ...]) -> None:
+  """Raises if any member met a non-finite loss or gradient."""
+  bad = np.asarray(jax.device_get(state.nonfinite_step))
+  for i, step in enumerate(bad):
+    if step >= 0:
+      raise NonFiniteError(
+          f"Non-finite loss or gradient at step {int(step)} in population "
+          f"member {i} ({names[i] or 'the only member'}); its parameters were "
+          "left at their last finite values and no further checkpoint was "
+          "written. Lower optim.learning_rate or set optim.grad_clip_norm.")
+
+
+class _Preemption:
+  """Turns SIGTERM / SIGINT into a flag the loop checks between steps."""
+
+  def __init__(self):
+    self.signal = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signal = signal.Signals(signum).name
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _check_workdir_writable(workdir: str) -> None:
+  """Fails at start, not after an hour of training, on an unwritable dir."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, ".write_test")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as e:
+    raise config_validation.ConfigError(
+        f"workdir {workdir!r} is not writable: {e}") from e
+
+
+def _run_meta(config, pop, image_shape, step: int) -> dict:
+  """What a checkpoint records beyond the state: shapes, members, data."""
+  return {"model": config.model.to_dict(), "population": pop.to_dict(),
+          "image_shape": list(image_shape),
+          "optim": {"name": "adam"},
+          "input_position": {"data_seed": config.data.seed, "step": step,
+                             "batch_size": config.train.batch_size}}
+
+
+def _initial_state(config, model, image_shape, members, manager, meta):
+  """Restores the newest checkpoint, else initialises (or init_from)."""
+  state = create_population_state(config, model, image_shape, members)
+  restored = None
+  if not config.train.start_fresh:
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+        state)
+    restored = checkpointing.restore_latest(manager, abstract)
+  if restored is not None:
+    saved_state, saved_meta = restored
+    diffs = checkpointing.shape_mismatches(saved_meta, meta)
+    if diffs:
+      raise config_validation.ConfigError(
+          "The config does not match the checkpoint in this workdir: "
+          + "; ".join(diffs) + ". Use a new workdir (or "
+          "--config.init_from=<workdir> to start from its weights).")
+    logging.info("Resumed from step %d.", int(saved_state.step[0]))
+    return saved_state
+  if config.init_from:
+    params = checkpointing.restore_params(config.init_from, state.params)
+    logging.info("Initialised parameters from %s.", config.init_from)
+    state = state.replace(params=params)
+  return state
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> TrainState:
+  """Trains the configured population, resuming from `workdir` if possible.
+
+  Args:
+    config: the run's config (see configs/dsprites.py).
+    workdir: where checkpoints, metrics.jsonl, TensorBoard events and
+      config.json go.
+
+  Returns:
+    The final population train state.
+  """
+  config_validation.validate(config)
+  dataset = input_pipeline.load_dataset(config.data)
+  config_validation.validate_image_shape(config, dataset.image_shape)
+  _check_workdir_writable(workdir)
+  pop = population_lib.from_config(config)
+  members = pop.members()
+  logging.info("Population of %d: %s", pop.size, pop.names)
+  model = models.create_model(config.model, dataset.image_shape)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    json.dump(config.to_dict(), f, indent=2, default=str)
+
+  train_cfg = config.train
+  manager = checkpointing.create_manager(workdir,
+                                        train_cfg.max_checkpoints_to_keep)
+  meta = _run_meta(config, pop, dataset.image_shape, 0)
+  state = _initial_state(config, model, dataset.image_shape, members, manager,
+                         meta)
+  start_step = int(jax.device_get(state.step[0]))
+  writer = metric_writer.MetricWriter(workdir, start_step)
+  p_train, p_eval = make_steps(config, dataset.pixel_max)
+  batches = input_pipeline.batch_iterator(
+      dataset, train_cfg.batch_size, config.data.seed, start_step=start_step)
+
+  def save(step: int) -> None:
+    check_finite(state, pop.names)
+    checkpointing.save(manager, step, state, config.to_dict(),
+                       _run_meta(config, pop, dataset.image_shape, step))
+
+  num_steps = train_cfg.num_train_steps
+  history, t_last, step_last = [], time.time(), start_step
+  with _Preemption() as preemption:
+    for step in range(start_step + 1, num_steps + 1):
+      state, metrics = p_train(state, next(batches), members)
+      history.append(metrics)
+      if step % train_cfg.log_every_steps == 0 or step == num_steps:
+        check_finite(state, pop.names)
+        scalars = _member_scalars("train", pop.names,
+                                  _mean_metrics(history, pop.size))
+        history = []
+        now = time.time()
+        rate = (step - step_last) / max(now - t_last, 1e-9)
+        t_last, step_last = now, step
+        scalars.update({
+            "train/steps_per_sec": rate,
+            "train/images_per_sec": rate * train_cfg.batch_size * pop.size,
+            "train/eta_min": (num_steps - step) / rate / 60})
+        writer.write_scalars(step, scalars)
+        writer.log(step, {k.split("/")[1]: v for k, v in scalars.items()
+                          if k.count("/") == 1}, CONSOLE_KEYS)
+      if train_cfg.eval_every_steps and (step % train_cfg.eval_every_steps == 0
+                                         or step == num_steps):
+        results = evaluate(p_eval, state, members, input_pipeline.eval_batches(
+            dataset, train_cfg.eval_batch_size, train_cfg.eval_num_examples))
+        writer.write_scalars(step, _member_scalars("eval", pop.names, results))
+      if step % train_cfg.checkpoint_every_steps == 0 or step == num_steps:
+        save(step)
+      if preemption.signal is not None:
+        if step % train_cfg.checkpoint_every_steps:
+          save(step)
+        manager.wait_until_finished()
+        logging.info("Received %s: saved step %d to %s; exiting.",
+                     preemption.signal, step, manager.directory)
+        break
+  manager.wait_until_finished()
+  manager.close()
+  writer.close()
+  return state

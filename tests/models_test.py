@@ -1,0 +1,72 @@
+"""Output shapes and parameter counts of the encoder/decoder architectures."""
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from betavae_jax import base_config
+from betavae_jax import models
+
+
+def _model_config(name, **overrides):
+  config = base_config.base_config().model
+  config.name = name
+  config.update(overrides)
+  return config
+
+
+def _count(params):
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("name", ["conv", "mlp"])
+@pytest.mark.parametrize("shape", [(64, 64, 1), (28, 28, 1), (64, 64, 3)])
+def test_output_shapes(name, shape):
+  model = models.create_model(_model_config(name, latent_dim=6), shape)
+  x = jnp.zeros((2,) + shape)
+  variables = model.init({"params": jax.random.key(0),
+                          "latent": jax.random.key(1)}, x, train=True)
+  recon, stats = model.apply(variables, x, train=True,
+                             rngs={"latent": jax.random.key(2)})
+  assert recon.shape == (2,) + shape
+  for k in ("mean", "logvar", "z"):
+    assert stats[k].shape == (2, 6)
+  _, det = model.apply(variables, x, train=False)
+  assert jnp.array_equal(det["z"], det["mean"])
+
+
+def test_conv_parameter_count():
+  """The standard 64x64 conv beta-VAE (Locatello et al. 2019 layout)."""
+  model = models.create_model(_model_config("conv"), (64, 64, 1))
+  params = model.init({"params": jax.random.key(0), "latent":
+                       jax.random.key(0)}, jnp.zeros((1, 64, 64, 1)),
+                      train=True)["params"]
+  enc = (16 * 32 + 32) + (16 * 32 * 32 + 32) + (16 * 32 * 64 + 64) + (
+      16 * 64 * 64 + 64) + (1024 * 256 + 256) + (256 * 20 + 20)
+  dec = (10 * 256 + 256) + (256 * 1024 + 1024) + (16 * 64 * 64 + 64) + (
+      16 * 64 * 32 + 32) + (16 * 32 * 32 + 32) + (16 * 32 * 1 + 1)
+  assert _count(params["encoder"]) == enc
+  assert _count(params["decoder"]) == dec
+
+
+def test_mlp_parameter_count():
+  model = models.create_model(_model_config("mlp"), (64, 64, 1))
+  params = model.init({"params": jax.random.key(0), "latent":
+                       jax.random.key(0)}, jnp.zeros((1, 64, 64, 1)),
+                      train=True)["params"]
+  enc = 4096 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 20 + 20
+  dec = 10 * 1200 + 1200 + 2 * (1200 * 1200 + 1200) + 1200 * 4096 + 4096
+  assert _count(params["encoder"]) == enc
+  assert _count(params["decoder"]) == dec
+
+
+def test_reparameterize_statistics():
+  mean, logvar = jnp.full((200_000,), 1.5), jnp.full((200_000,), jnp.log(4.0))
+  z = models.reparameterize(jax.random.key(0), mean, logvar)
+  assert float(jnp.mean(z)) == pytest.approx(1.5, abs=0.02)
+  assert float(jnp.std(z)) == pytest.approx(2.0, abs=0.02)
+
+
+def test_unknown_architecture():
+  with pytest.raises(ValueError, match="conv"):
+    models.create_model(_model_config("resnet"), (64, 64, 1))

@@ -84,31 +84,33 @@ def restore_latest(manager: ocp.CheckpointManager,
   return None
 
 
-def restore_params(workdir: str, like: Any) -> Any:
-  """The parameters of another run's newest checkpoint (`init_from`).
+def restore_params(workdir: str, like: Any,
+                   step: int | None = None) -> tuple[int, Any]:
+  """(step, parameters) of a run's checkpoint (default: the newest).
 
-  Restored without a target, then checked leaf by leaf against `like` (the
-  new run's parameters) so a shape mismatch names the parameter.
+  Used for `init_from` and by the evaluation and plotting tools. Restored
+  without a target, then checked leaf by leaf against `like` (parameters of
+  the same structure) so that a shape mismatch names the parameter.
   """
-  manager = ocp.CheckpointManager(
+  with ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"),
-      item_names=("state", "config", "meta"))
-  step = manager.latest_step()
-  if step is None:
-    raise CheckpointError(f"init_from: no checkpoint in {workdir}.")
-  raw = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore())).state["params"]
-  manager.close()
+      item_names=("state", "config", "meta")) as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None or step not in manager.all_steps():
+      raise CheckpointError(f"No checkpoint {step or ''} in {workdir}; found "
+                            f"steps {list(manager.all_steps())}.")
+    raw = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore())).state["params"]
   flat_like = dict(jax.tree_util.tree_leaves_with_path(like))
   flat_raw = dict(jax.tree_util.tree_leaves_with_path(raw))
   for path, leaf in flat_like.items():
     found = flat_raw.get(path)
     if found is None or found.shape != leaf.shape:
       raise CheckpointError(
-          f"init_from {workdir}: parameter {jax.tree_util.keystr(path)} "
+          f"{workdir}: parameter {jax.tree_util.keystr(path)} "
           f"expected shape {leaf.shape}, found "
           f"{None if found is None else found.shape}.")
-  return jax.tree_util.tree_unflatten(
+  return step, jax.tree_util.tree_unflatten(
       jax.tree_util.tree_structure(like),
       [jnp.asarray(flat_raw[p], leaf.dtype) for p, leaf in flat_like.items()])
 

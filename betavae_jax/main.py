@@ -16,7 +16,9 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from betavae_jax import checkpointing
 from betavae_jax import config_validation
+from betavae_jax import sharding
 from betavae_jax import train
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -29,6 +31,7 @@ _WORKDIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  sharding.maybe_initialize_distributed()
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("Workdir: %s", os.path.abspath(workdir))
@@ -38,6 +41,9 @@ def main(argv):
   except config_validation.ConfigError as e:
     print(f"Config error: {e}", file=sys.stderr)
     sys.exit(2)
+  except (train.NonFiniteError, checkpointing.CheckpointError) as e:
+    print(f"Error: {e}", file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

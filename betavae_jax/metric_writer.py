@@ -9,7 +9,6 @@ import json
 import math
 import os
 
-from absl import logging
 import numpy as np
 import tensorboardX
 
@@ -64,11 +63,6 @@ class MetricWriter:
     """HWC images in [0, 1], e.g. reconstruction grids and traversals."""
     for name, image in images.items():
       self._tb.add_image(name, np.asarray(image), step, dataformats="HWC")
-
-  def log(self, step: int, scalars: dict[str, float], keys: tuple[str, ...]):
-    """A one-line console summary of the named scalars."""
-    shown = ", ".join(f"{k}={scalars[k]:.4g}" for k in keys if k in scalars)
-    logging.info("[%d] %s", step, shown)
 
   def flush(self) -> None:
     self._jsonl.flush()

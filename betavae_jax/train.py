@@ -30,10 +30,11 @@ from betavae_jax import metric_writer
 from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import schedules
+from betavae_jax import sharding
 
 ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
-CONSOLE_KEYS = ("loss", "recon", "kl", "active_latents", "beta", "capacity",
-                "lr", "steps_per_sec", "images_per_sec", "eta_min")
+CONSOLE_KEYS = ("loss", "recon", "kl", "active_latents", "beta", "gamma",
+                "capacity", "lr")
 
 
 class TrainState(train_state.TrainState):
@@ -128,7 +129,7 @@ def train_step(state: TrainState, images: jax.Array,
                            state.step)
   (loss, aux), grads = jax.value_and_grad(_loss_fn, has_aux=True)(
       state.params, state.apply_fn, x, key, member, state.step, config)
-  grad_norm = optax.global_norm(grads)
+  grad_norm = optax.tree.norm(grads)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updated = state.apply_gradients(grads=grads)
   keep = lambda new, old: jnp.where(finite, new, old)
@@ -167,12 +168,23 @@ def eval_step(state: TrainState, images: jax.Array,
           "count": jnp.asarray(n, jnp.float32)}
 
 
-def make_steps(config: ml_collections.ConfigDict, pixel_max: int):
-  """The population-vmapped, jitted train and eval steps."""
+def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
+               state_sharding: Any = None, batch_sharding: Any = None):
+  """The population-vmapped, jitted train and eval steps.
+
+  With shardings (see `sharding.py`) the same program runs data parallel or
+  with members spread across devices; without, XLA places it on one device.
+  """
   kw = dict(config=config, pixel_max=pixel_max)
   p_train = jax.vmap(functools.partial(train_step, **kw), in_axes=(0, None, 0))
   p_eval = jax.vmap(functools.partial(eval_step, **kw), in_axes=(0, None, 0))
-  return jax.jit(p_train, donate_argnums=0), jax.jit(p_eval)
+  if state_sharding is None:
+    return jax.jit(p_train, donate_argnums=0), jax.jit(p_eval)
+  ins = (state_sharding, batch_sharding, state_sharding)
+  return (jax.jit(p_train, in_shardings=ins,
+                  out_shardings=(state_sharding, state_sharding),
+                  donate_argnums=0),
+          jax.jit(p_eval, in_shardings=ins, out_shardings=state_sharding))
 
 
 def evaluate(p_eval, state: TrainState, members, batches) -> list[dict]:
@@ -269,9 +281,11 @@ def _run_meta(config, pop, image_shape, step: int) -> dict:
                              "batch_size": config.train.batch_size}}
 
 
-def _initial_state(config, model, image_shape, members, manager, meta):
+def _initial_state(config, model, image_shape, members, manager, meta,
+                   state_sh):
   """Restores the newest checkpoint, else initialises (or init_from)."""
-  state = create_population_state(config, model, image_shape, members)
+  state = jax.device_put(
+      create_population_state(config, model, image_shape, members), state_sh)
   restored = None
   if not config.train.start_fresh:
     abstract = jax.tree.map(
@@ -289,10 +303,47 @@ def _initial_state(config, model, image_shape, members, manager, meta):
     logging.info("Resumed from step %d.", int(saved_state.step[0]))
     return saved_state
   if config.init_from:
-    params = checkpointing.restore_params(config.init_from, state.params)
+    _, params = checkpointing.restore_params(config.init_from, state.params)
     logging.info("Initialised parameters from %s.", config.init_from)
     state = state.replace(params=params)
   return state
+
+
+def _due(step: int, every: int, last: int) -> bool:
+  """Whether a periodic action (every 0: never) falls on `step`."""
+  return every > 0 and (step % every == 0 or step == last)
+
+
+class _Throughput:
+  """Steps/s, images/s and ETA between log steps, excluding evaluation."""
+
+  def __init__(self, step: int, images_per_step: int):
+    self._step, self._time = step, time.time()
+    self._images_per_step = images_per_step
+
+  def pause_until_now(self) -> None:
+    """Restarts the clock so evaluation time does not count as training."""
+    self._time = time.time()
+
+  def scalars(self, step: int, num_steps: int) -> dict[str, float]:
+    now = time.time()
+    rate = (step - self._step) / max(now - self._time, 1e-9)
+    self._step, self._time = step, now
+    return {"train/steps_per_sec": rate,
+            "train/images_per_sec": rate * self._images_per_step,
+            "train/eta_min": (num_steps - step) / rate / 60}
+
+
+def _log_console(step: int, names: tuple[str, ...], per_member: list[dict],
+                 scalars: dict[str, float]) -> None:
+  """One line per member, then throughput."""
+  for name, metrics in zip(names, per_member):
+    shown = ", ".join(f"{k}={float(metrics[k]):.4g}" for k in CONSOLE_KEYS
+                      if k in metrics)
+    logging.info("[%d] %s%s", step, f"{name}: " if name else "", shown)
+  logging.info("[%d] %.1f steps/s, %.0f images/s, ETA %.1f min", step,
+               scalars["train/steps_per_sec"], scalars["train/images_per_sec"],
+               scalars["train/eta_min"])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict,
@@ -322,50 +373,57 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   manager = checkpointing.create_manager(workdir,
                                         train_cfg.max_checkpoints_to_keep)
   meta = _run_meta(config, pop, dataset.image_shape, 0)
+  mesh = sharding.create_mesh()
+  state_sh = sharding.state_sharding(mesh, pop.size)
+  batch_sh = sharding.batch_sharding(mesh, pop.size)
+  members = jax.device_put(members, state_sh)
   state = _initial_state(config, model, dataset.image_shape, members, manager,
-                         meta)
+                         meta, state_sh)
   start_step = int(jax.device_get(state.step[0]))
   writer = metric_writer.MetricWriter(workdir, start_step)
-  p_train, p_eval = make_steps(config, dataset.pixel_max)
+  p_train, p_eval = make_steps(config, dataset.pixel_max, state_sh, batch_sh)
+  shard_index, num_shards = sharding.host_shard(batch_sh)
   batches = input_pipeline.batch_iterator(
-      dataset, train_cfg.batch_size, config.data.seed, start_step=start_step)
+      dataset, train_cfg.batch_size, config.data.seed, start_step=start_step,
+      shard_index=shard_index, num_shards=num_shards)
 
   def save(step: int) -> None:
     check_finite(state, pop.names)
     checkpointing.save(manager, step, state, config.to_dict(),
                        _run_meta(config, pop, dataset.image_shape, step))
 
+  def eval_batches():
+    for b in input_pipeline.eval_batches(
+        dataset, train_cfg.eval_batch_size, train_cfg.eval_num_examples,
+        shard_index, num_shards):
+      yield sharding.put_batch(b, batch_sh)
+
   num_steps = train_cfg.num_train_steps
-  history, t_last, step_last = [], time.time(), start_step
+  history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
+  step = start_step
   with _Preemption() as preemption:
     for step in range(start_step + 1, num_steps + 1):
-      state, metrics = p_train(state, next(batches), members)
+      images = sharding.put_batch(next(batches), batch_sh)
+      state, metrics = p_train(state, images, members)
       history.append(metrics)
-      if step % train_cfg.log_every_steps == 0 or step == num_steps:
+      scalars = {}
+      if _due(step, train_cfg.log_every_steps, num_steps):
         check_finite(state, pop.names)
-        scalars = _member_scalars("train", pop.names,
-                                  _mean_metrics(history, pop.size))
+        per_member = _mean_metrics(history, pop.size)
         history = []
-        now = time.time()
-        rate = (step - step_last) / max(now - t_last, 1e-9)
-        t_last, step_last = now, step
-        scalars.update({
-            "train/steps_per_sec": rate,
-            "train/images_per_sec": rate * train_cfg.batch_size * pop.size,
-            "train/eta_min": (num_steps - step) / rate / 60})
+        scalars.update(_member_scalars("train", pop.names, per_member))
+        scalars.update(timer.scalars(step, num_steps))
+        _log_console(step, pop.names, per_member, scalars)
+      if _due(step, train_cfg.eval_every_steps, num_steps):
+        results = evaluate(p_eval, state, members, eval_batches())
+        scalars.update(_member_scalars("eval", pop.names, results))
+        timer.pause_until_now()
+      if scalars:
         writer.write_scalars(step, scalars)
-        writer.log(step, {k.split("/")[1]: v for k, v in scalars.items()
-                          if k.count("/") == 1}, CONSOLE_KEYS)
-      if train_cfg.eval_every_steps and (step % train_cfg.eval_every_steps == 0
-                                         or step == num_steps):
-        results = evaluate(p_eval, state, members, input_pipeline.eval_batches(
-            dataset, train_cfg.eval_batch_size, train_cfg.eval_num_examples))
-        writer.write_scalars(step, _member_scalars("eval", pop.names, results))
-      if step % train_cfg.checkpoint_every_steps == 0 or step == num_steps:
+      due_save = _due(step, train_cfg.checkpoint_every_steps, num_steps)
+      if due_save or preemption.signal is not None:
         save(step)
       if preemption.signal is not None:
-        if step % train_cfg.checkpoint_every_steps:
-          save(step)
         manager.wait_until_finished()
         logging.info("Received %s: saved step %d to %s; exiting.",
                      preemption.signal, step, manager.directory)

@@ -1,0 +1,95 @@
+"""A finished or running training run, loaded back from its workdir.
+
+The evaluate and visualize CLIs need the same things: the run's config, its
+dataset, the model, the population and the parameters of a checkpoint. This
+module rebuilds them from `config.json` and Orbax, and offers the jitted,
+population-vmapped encode and decode functions that metrics and plots use.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from betavae_jax import checkpointing
+from betavae_jax import input_pipeline
+from betavae_jax import models
+from betavae_jax import population as population_lib
+from betavae_jax import train
+
+
+@dataclasses.dataclass
+class TrainedRun:
+  """Everything needed to evaluate or draw a run's population."""
+
+  workdir: str
+  config: ml_collections.ConfigDict
+  dataset: Any  # input_pipeline.Dataset
+  model: models.BetaVAE
+  population: population_lib.Population
+  params: Any  # Leading member axis on every leaf.
+  step: int
+
+  @property
+  def pixel_max(self) -> int:
+    return self.dataset.pixel_max
+
+  def encode_fn(self) -> Callable[[np.ndarray], tuple[jax.Array, jax.Array]]:
+    """uint8 images (N,H,W,C) -> (mean, logvar), each (P, N, D)."""
+    model, pixel_max = self.model, self.pixel_max
+
+    @jax.jit
+    def encode(params, images):
+      x = train.to_float(images, pixel_max)
+      return jax.vmap(lambda p: model.apply({"params": p}, x,
+                                            method=model.encode))(params)
+    return lambda images: encode(self.params, images)
+
+  def decode_fn(self) -> Callable[[jax.Array], jax.Array]:
+    """Latents (P, N, D) -> decoder outputs (P, N, H, W, C), per member."""
+    model = self.model
+
+    @jax.jit
+    def decode(params, z):
+      return jax.vmap(lambda p, zi: model.apply({"params": p}, zi,
+                                                method=model.decode))(params, z)
+    return lambda z: decode(self.params, jnp.asarray(z, jnp.float32))
+
+  def representation_fn(self, batch_size: int = 1000):
+    """uint8 images -> (P, N, D) posterior means, in batches."""
+    encode = self.encode_fn()
+
+    def represent(images: np.ndarray) -> np.ndarray:
+      means = [np.asarray(encode(images[i:i + batch_size])[0])
+               for i in range(0, len(images), batch_size)]
+      return np.concatenate(means, axis=1)
+    return represent
+
+
+def load(workdir: str, step: int | None = None) -> TrainedRun:
+  """Loads a run's config and the parameters of `step` (default: newest)."""
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  _tuples(config)
+  dataset = input_pipeline.load_dataset(config.data)
+  model = models.create_model(config.model, dataset.image_shape)
+  pop = population_lib.from_config(config)
+  like = train.create_population_state(config, model, dataset.image_shape,
+                                       pop.members()).params
+  found, params = checkpointing.restore_params(workdir, like, step)
+  return TrainedRun(workdir=workdir, config=config, dataset=dataset,
+                    model=model, population=pop, params=params, step=found)
+
+
+def _tuples(config: ml_collections.ConfigDict) -> None:
+  """JSON stores tuples as lists; the modules expect tuples."""
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      _tuples(value)
+    elif isinstance(value, list):
+      config[key] = tuple(value)

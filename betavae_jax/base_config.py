@@ -8,6 +8,7 @@ its meaning is documented once, here.
 import ml_collections
 from ml_collections import config_dict
 
+from betavae_jax import input_pipeline
 from betavae_jax import schedules
 
 
@@ -18,18 +19,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.seed = 0  # Parameter init and latent noise of a single run.
   config.init_from = config_dict.placeholder(str)  # Another run's workdir.
 
-  config.data = ml_collections.ConfigDict(dict(
-      name="dsprites",  # 'dsprites', 'synthetic' or a tfds name (needs [tf]).
-      source="auto",  # dSprites: 'auto' (file if found), 'file', 'render'.
-      path=config_dict.placeholder(str),  # The official dSprites npz / hdf5.
-      data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
-      seed=0,  # Order of the training batches; shared by the population.
-      eval_fraction=0.0,  # Share of factor combinations held out for eval.
-      split_seed=0,  # Which combinations are held out.
-      image_size=64,  # Resize target for tfds image datasets.
-      num_threads=2,  # Host threads reading batches.
-      prefetch=4,  # Batches read ahead of the train step.
-  ))
+  config.data = input_pipeline.default_data_config()
 
   config.model = ml_collections.ConfigDict(dict(
       name="conv",  # 'conv' or 'mlp'.

@@ -8,9 +8,11 @@ It never decides when to save: the train loop does.
 
 from collections.abc import Mapping
 import os
+import time
 from typing import Any
 
 from absl import logging
+from etils import epath
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
@@ -22,6 +24,15 @@ SHAPE_FIELDS = ("model", "population", "image_shape", "optim.name")
 
 class CheckpointError(RuntimeError):
   """No usable checkpoint where one was expected."""
+
+
+def set_aside_all(workdir: str) -> None:
+  """Keeps a workdir's checkpoints under a new name before a fresh start."""
+  directory = epath.Path(workdir) / "checkpoints"
+  if directory.exists():
+    target = directory.parent / f"checkpoints_before_fresh_{int(time.time())}"
+    directory.rename(target)
+    logging.warning("start_fresh: moved existing checkpoints to %s.", target)
 
 
 def create_manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
@@ -46,27 +57,42 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any,
           meta=ocp.args.JsonSave(dict(meta))), force=True)
 
 
+class ShapeMismatchError(CheckpointError):
+  """The config changes shapes that the checkpoint was written with."""
+
+
 def _restore_step(manager: ocp.CheckpointManager, step: int,
-                  abstract_state: Any) -> tuple[Any, dict]:
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(abstract_state),
-      meta=ocp.args.JsonRestore()))
-  return restored.state, dict(restored.meta)
+                  abstract_state: Any, meta: Mapping) -> Any:
+  """Reads the metadata, checks it against `meta`, then the state."""
+  saved = manager.restore(step, args=ocp.args.Composite(
+      meta=ocp.args.JsonRestore())).meta
+  diffs = shape_mismatches(saved, meta)
+  if diffs:
+    raise ShapeMismatchError(
+        "The config does not match the checkpoint in this workdir: "
+        + "; ".join(diffs) + ". Use a new workdir (or "
+        "--config.init_from=<workdir> to start from its weights).")
+  return manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract_state))).state
 
 
-def restore_latest(manager: ocp.CheckpointManager,
-                   abstract_state: Any) -> tuple[Any, dict] | None:
-  """The newest readable checkpoint as (state, meta); None if there is none.
+def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
+                   meta: Mapping) -> Any | None:
+  """The newest readable checkpoint's state; None if there is none.
 
   An unreadable checkpoint (killed mid-write, truncated, a file deleted) is
   skipped with a warning naming it and the one used instead; if every saved
   checkpoint is unreadable the run stops rather than silently starting over.
+  A checkpoint whose shape-defining fields differ from `meta` stops the run
+  with the differing fields named.
   """
   steps = sorted(manager.all_steps(), reverse=True)
   failures = []
   for step in steps:
     try:
-      state, meta = _restore_step(manager, step, abstract_state)
+      state = _restore_step(manager, step, abstract_state, meta)
+    except ShapeMismatchError:
+      raise
     except Exception as e:  # pylint: disable=broad-except
       failures.append((step, e))
       logging.warning("Checkpoint at step %d in %s is unreadable (%s: %s).",
@@ -75,13 +101,29 @@ def restore_latest(manager: ocp.CheckpointManager,
     if failures:
       logging.warning("Resuming from step %d instead of unreadable step(s) "
                       "%s.", step, [s for s, _ in failures])
-    return state, meta
+      _set_aside(manager, [s for s, _ in failures])
+    return state
   if failures:
     raise CheckpointError(
         f"No readable checkpoint in {manager.directory}: tried steps "
         f"{[s for s, _ in failures]}; last error: {failures[-1][1]}. Pass "
         "--config.train.start_fresh=True to start over in this workdir.")
   return None
+
+
+def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
+  """Moves unreadable checkpoints out of the way, keeping them for a look.
+
+  The resumed run will save those steps again; Orbax refuses to overwrite.
+  """
+  directory = epath.Path(manager.directory)
+  aside = directory.parent / "checkpoints_unreadable"
+  aside.mkdir(exist_ok=True)
+  for step in steps:
+    target = aside / f"{step}_{int(time.time())}"
+    (directory / str(step)).rename(target)
+    logging.warning("Moved unreadable checkpoint %d to %s.", step, target)
+  manager.reload()
 
 
 def restore_params(workdir: str, like: Any,
@@ -100,7 +142,10 @@ def restore_params(workdir: str, like: Any,
       raise CheckpointError(f"No checkpoint {step or ''} in {workdir}; found "
                             f"steps {list(manager.all_steps())}.")
     raw = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore())).state["params"]
+        # Arrays saved on another device topology land on one local device.
+        state=ocp.args.StandardRestore(fallback_sharding=(
+            jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))))
+    ).state["params"]
   flat_like = dict(jax.tree_util.tree_leaves_with_path(like))
   flat_raw = dict(jax.tree_util.tree_leaves_with_path(raw))
   for path, leaf in flat_like.items():

@@ -18,6 +18,7 @@ from ml_collections import config_flags
 
 from betavae_jax import checkpointing
 from betavae_jax import config_validation
+from betavae_jax import input_pipeline
 from betavae_jax import sharding
 from betavae_jax import train
 
@@ -38,7 +39,8 @@ def main(argv):
   logging.info("JAX %s on %s", jax.__version__, jax.devices())
   try:
     train.train_and_evaluate(config, workdir)
-  except config_validation.ConfigError as e:
+  except (config_validation.ConfigError, input_pipeline.DataError,
+          checkpointing.ShapeMismatchError) as e:
     print(f"Config error: {e}", file=sys.stderr)
     sys.exit(2)
   except (train.NonFiniteError, checkpointing.CheckpointError) as e:

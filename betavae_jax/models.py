@@ -15,9 +15,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from betavae_jax import conv_ops
+
 Dtype = Any
 
 ARCHITECTURES = ("conv", "mlp")
+CONV_IMPLS = ("fast", "flax")  # conv_ops layers, or flax's own (reference).
 
 
 def reparameterize(key: jax.Array, mean: jax.Array,
@@ -32,6 +35,24 @@ def _padded_size(size: int, factor: int) -> int:
   return -(-size // factor) * factor
 
 
+def _conv(impl: str, features: int, kernel_size: int,
+          dtype: Dtype) -> nn.Module:
+  """A 'SAME' stride-2 conv; both impls name their parameters alike."""
+  if impl == "fast":
+    return conv_ops.Conv(features, kernel_size, dtype=dtype)
+  return nn.Conv(features, (kernel_size,) * 2, strides=2, padding="SAME",
+                 dtype=dtype)
+
+
+def _conv_transpose(impl: str, features: int, kernel_size: int,
+                    dtype: Dtype) -> nn.Module:
+  """A 'SAME' stride-2 transposed conv (kernel not flipped, as flax)."""
+  if impl == "fast":
+    return conv_ops.ConvTranspose(features, kernel_size, dtype=dtype)
+  return nn.ConvTranspose(features, (kernel_size,) * 2, strides=(2, 2),
+                          padding="SAME", dtype=dtype)
+
+
 class ConvEncoder(nn.Module):
   """Strided 4x4 convolutions, dense layers, then (mean, logvar).
 
@@ -44,6 +65,7 @@ class ConvEncoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
+  conv_impl: str = "fast"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -54,9 +76,8 @@ class ConvEncoder(nn.Module):
       x = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(0, pad_h), (0, pad_w),
                                                  (0, 0)])
     x = x.astype(self.dtype)
-    k = (self.kernel_size, self.kernel_size)
     for c in self.channels:
-      x = nn.relu(nn.Conv(c, k, strides=2, padding="SAME", dtype=self.dtype)(x))
+      x = nn.relu(_conv(self.conv_impl, c, self.kernel_size, self.dtype)(x))
     x = x.reshape(x.shape[:-3] + (-1,))
     for size in self.dense_sizes:
       x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
@@ -77,6 +98,7 @@ class ConvDecoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
+  conv_impl: str = "fast"
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -90,13 +112,11 @@ class ConvDecoder(nn.Module):
     top = self.channels[-1]
     x = nn.relu(nn.Dense(base_h * base_w * top, dtype=self.dtype)(x))
     x = x.reshape(x.shape[:-1] + (base_h, base_w, top))
-    k = (self.kernel_size, self.kernel_size)
     # Transposed convolutions walk the encoder's channels back down; the last
     # one maps to the image's channels.
     widths = list(self.channels[-2::-1]) + [out_channels]
     for i, c in enumerate(widths):
-      x = nn.ConvTranspose(c, k, strides=(2, 2), padding="SAME",
-                           dtype=self.dtype)(x)
+      x = _conv_transpose(self.conv_impl, c, self.kernel_size, self.dtype)(x)
       if i < len(widths) - 1:
         x = nn.relu(x)
     return x[..., :height, :width, :].astype(jnp.float32)
@@ -163,9 +183,14 @@ def create_model(config: ml_collections.ConfigDict,
   """Builds the model named by `config.name` for images of `image_shape`."""
   dtype = jnp.dtype(config.dtype)
   if config.name == "conv":
+    conv_impl = config.get("conv_impl", "fast")
+    if conv_impl not in CONV_IMPLS:
+      raise ValueError(f"model.conv_impl must be one of {CONV_IMPLS}; "
+                       f"got {conv_impl!r}.")
     shared = dict(channels=tuple(config.conv_channels),
                   dense_sizes=tuple(config.dense_sizes),
-                  kernel_size=config.kernel_size, dtype=dtype)
+                  kernel_size=config.kernel_size, dtype=dtype,
+                  conv_impl=conv_impl)
     return BetaVAE(ConvEncoder(config.latent_dim, **shared),
                    ConvDecoder(tuple(image_shape), **shared))
   if config.name == "mlp":

@@ -286,22 +286,13 @@ def _initial_state(config, model, image_shape, members, manager, meta,
   """Restores the newest checkpoint, else initialises (or init_from)."""
   state = jax.device_put(
       create_population_state(config, model, image_shape, members), state_sh)
-  restored = None
-  if not config.train.start_fresh:
-    abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-        state)
-    restored = checkpointing.restore_latest(manager, abstract)
+  abstract = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+      state)
+  restored = checkpointing.restore_latest(manager, abstract, meta)
   if restored is not None:
-    saved_state, saved_meta = restored
-    diffs = checkpointing.shape_mismatches(saved_meta, meta)
-    if diffs:
-      raise config_validation.ConfigError(
-          "The config does not match the checkpoint in this workdir: "
-          + "; ".join(diffs) + ". Use a new workdir (or "
-          "--config.init_from=<workdir> to start from its weights).")
-    logging.info("Resumed from step %d.", int(saved_state.step[0]))
-    return saved_state
+    logging.info("Resumed from step %d.", int(restored.step[0]))
+    return restored
   if config.init_from:
     _, params = checkpointing.restore_params(config.init_from, state.params)
     logging.info("Initialised parameters from %s.", config.init_from)
@@ -370,6 +361,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     json.dump(config.to_dict(), f, indent=2, default=str)
 
   train_cfg = config.train
+  if train_cfg.start_fresh:
+    checkpointing.set_aside_all(workdir)
   manager = checkpointing.create_manager(workdir,
                                         train_cfg.max_checkpoints_to_keep)
   meta = _run_meta(config, pop, dataset.image_shape, 0)

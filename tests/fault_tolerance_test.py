@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
 from betavae_jax import metric_writer
 
+_ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Long enough to be killed mid-run, short enough for CI.
 LONG = ["--config.train.num_train_steps=400",
@@ -57,12 +59,11 @@ def _final_params(workdir):
                              item_names=("state", "config", "meta")) as m:
     step = m.latest_step()
     state = m.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore())).state
+        state=ocp.args.StandardRestore(fallback_sharding=_ONE_DEVICE))).state
   return step, state["params"]
 
 
 def _assert_bitwise_equal(a, b):
-  import jax  # pylint: disable=g-import-not-at-top
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     assert np.array_equal(np.asarray(x), np.asarray(y))
 
@@ -187,7 +188,6 @@ def test_init_from_another_run(tmp_path):
   assert proc.returncode == 0, proc.stderr[-3000:]
   _, src = _final_params(str(source))
   _, new = _final_params(str(tmp_path / "new"))
-  import jax  # pylint: disable=g-import-not-at-top
   for x, y in zip(jax.tree.leaves(src), jax.tree.leaves(new)):
     np.testing.assert_allclose(x, y, atol=1e-6)
 

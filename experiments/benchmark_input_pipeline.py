@@ -1,0 +1,105 @@
+r"""How fast the input pipeline delivers dSprites, against the step it feeds.
+
+  python experiments/benchmark_input_pipeline.py --data_dir=/tmp/tfds
+
+Prepares dSprites once if needed (offline renderer unless --path is given),
+then prints images/s of: tfds' own per-example decoding through
+`as_data_source` (the baseline), `batch_iterator` batches of 64, and the
+default conv model's jitted train step fed by `batch_iterator`; then the peak
+RSS of the whole run. The machine's other load skews every figure: run it
+twice and report the spread.
+"""
+
+from collections.abc import Callable
+import resource
+import time
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from betavae_jax import base_config
+from betavae_jax import input_pipeline
+from betavae_jax import models
+from betavae_jax import population
+from betavae_jax import train
+from betavae_jax.datasets import dsprites_builder
+
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir.")
+_SOURCE = flags.DEFINE_enum("source", "auto", ["auto", "file", "render"],
+                            "dSprites source.")
+_PATH = flags.DEFINE_string("path", None, "The official dSprites file.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Global batch size.")
+_SECONDS = flags.DEFINE_float("seconds", 10.0, "Duration of each timing.")
+_THREADS = flags.DEFINE_integer("num_threads", 2, "Reader threads.")
+_PREFETCH = flags.DEFINE_integer("prefetch", 4, "Blocks read ahead.")
+_TRAIN = flags.DEFINE_boolean("train", True, "Also time the train step.")
+
+
+def _rate(step: Callable[[], int], seconds: float) -> float:
+  """Images per second of `step` (returning its image count), after warmup."""
+  step()
+  count, start = 0, time.perf_counter()
+  while time.perf_counter() - start < seconds:
+    count += step()
+  return count / (time.perf_counter() - start)
+
+
+def _tfds_baseline(dataset: input_pipeline.Dataset) -> float:
+  """tfds' generic path: as_data_source with per-example decoding."""
+  builder = dsprites_builder.prepared_builder(
+      _SOURCE.value, _PATH.value, _DATA_DIR.value)
+  records = builder.as_data_source(split="train")
+  rng = np.random.default_rng(0)
+
+  def step() -> int:
+    keys = rng.choice(dataset.train_indices, _BATCH.value).tolist()
+    np.stack([e["image"] for e in records.__getitems__(keys)])
+    return _BATCH.value
+  return _rate(step, _SECONDS.value)
+
+
+def _train_rate(dataset: input_pipeline.Dataset) -> float:
+  """The default conv model's train step, fed by batch_iterator."""
+  config = base_config.base_config()
+  config.train.batch_size = _BATCH.value
+  model = models.create_model(config.model, dataset.image_shape)
+  members = population.from_config(config).members()
+  state = train.create_population_state(config, model, dataset.image_shape,
+                                        members)
+  p_train, _ = train.make_steps(config, dataset.pixel_max)
+  batches = input_pipeline.batch_iterator(dataset, _BATCH.value, seed=0)
+
+  def step() -> int:
+    nonlocal state
+    state, metrics = p_train(state, next(batches), members)
+    jax.block_until_ready(metrics)
+    return _BATCH.value
+  return _rate(step, _SECONDS.value)
+
+
+def main(argv):
+  del argv
+  config = input_pipeline.default_data_config()
+  config.update(dict(data_dir=_DATA_DIR.value, source=_SOURCE.value,
+                     path=_PATH.value, num_threads=_THREADS.value,
+                     prefetch=_PREFETCH.value))
+  start = time.perf_counter()
+  dataset = input_pipeline.load_dataset(config)
+  print(f"load_dataset: {time.perf_counter() - start:.1f} s")
+  print(f"tfds as_data_source, per-example decode: "
+        f"{_tfds_baseline(dataset):,.0f} images/s")
+  batches = input_pipeline.batch_iterator(dataset, _BATCH.value, seed=0)
+  rate = _rate(lambda: len(next(batches)), _SECONDS.value)
+  print(f"batch_iterator, batches of {_BATCH.value}, {_THREADS.value} "
+        f"threads: {rate:,.0f} images/s")
+  if _TRAIN.value:
+    print(f"default conv train step fed by batch_iterator: "
+          f"{_train_rate(dataset):,.0f} images/s on {jax.devices()[0]}")
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+  print(f"peak RSS: {peak:.2f} GiB")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -68,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
       eval_every_steps=10_000,  # 0 turns evaluation off.
       eval_batch_size=256,
       eval_num_examples=10_000,
+      plot_every_steps=10_000,  # Figures to TensorBoard and plots/; 0: off.
       checkpoint_every_steps=5_000,
       max_checkpoints_to_keep=3,
       start_fresh=False,  # True ignores checkpoints already in the workdir.

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 OBJECTIVES = ("beta", "capacity")
+ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
 
 
 def bernoulli_log_likelihood(logits: jax.Array, x: jax.Array) -> jax.Array:

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from betavae_jax import checkpointing
+from betavae_jax import codec as codec_lib
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
 from betavae_jax import losses
@@ -31,8 +32,8 @@ from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import schedules
 from betavae_jax import sharding
+from betavae_jax import visualize
 
-ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
 CONSOLE_KEYS = ("loss", "recon", "kl", "active_latents", "beta", "gamma",
                 "capacity", "lr")
 
@@ -109,11 +110,6 @@ def _loss_fn(params, apply_fn, x: jax.Array, key: jax.Array,
   return _objective(config, terms, member, step)
 
 
-def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
-  """uint8 batches travel to the device; the float conversion happens here."""
-  return images.astype(jnp.float32) / pixel_max
-
-
 def train_step(state: TrainState, images: jax.Array,
                member: population_lib.Members, *,
                config: ml_collections.ConfigDict,
@@ -124,7 +120,7 @@ def train_step(state: TrainState, images: jax.Array,
   were and records the step in `nonfinite_step`; the loop raises at its next
   host check, so the last good state is what gets checkpointed.
   """
-  x = to_float(images, pixel_max)
+  x = codec_lib.to_float(images, pixel_max)
   key = jax.random.fold_in(population_lib.member_keys(member.seed)[1],
                            state.step)
   (loss, aux), grads = jax.value_and_grad(_loss_fn, has_aux=True)(
@@ -140,7 +136,7 @@ def train_step(state: TrainState, images: jax.Array,
                                state.step, state.nonfinite_step))
   metrics = dict(aux, loss=loss, grad_norm=grad_norm,
                  lr=create_learning_rate_fn(config)(state.step),
-                 active_latents=jnp.sum(aux["kl_per_dim"] > ACTIVE_KL_NATS))
+                 active_latents=jnp.sum(aux["kl_per_dim"] > losses.ACTIVE_KL_NATS))
   return new_state, metrics
 
 
@@ -150,7 +146,7 @@ def eval_step(state: TrainState, images: jax.Array,
               pixel_max: int) -> dict[str, jax.Array]:
   """Negative ELBO terms with the member's fixed eval key, summed over the
   batch, plus the reconstruction term of the posterior mean."""
-  x = to_float(images, pixel_max)
+  x = codec_lib.to_float(images, pixel_max)
   key = population_lib.member_keys(member.seed)[2]
   variables = {"params": state.params}
   obj = config.objective
@@ -166,6 +162,22 @@ def eval_step(state: TrainState, images: jax.Array,
           "kl_per_dim": terms["kl_per_dim"] * n,
           "recon_posterior_mean": mean_terms["recon"] * n,
           "count": jnp.asarray(n, jnp.float32)}
+
+
+def write_plots(writer: metric_writer.MetricWriter, workdir: str, step: int,
+                codec: tuple[Any, Any], params: Any, images: np.ndarray,
+                names: tuple[str, ...], config: ml_collections.ConfigDict,
+                dataset: input_pipeline.Dataset) -> None:
+  """Draws the fixed figures of `params` to TensorBoard and workdir/plots."""
+  encode, decode = codec
+  pictures = visualize.figures(
+      functools.partial(encode, params), functools.partial(decode, params),
+      images, names, likelihood=config.objective.likelihood,
+      pixel_max=dataset.pixel_max, ground_truth=dataset.ground_truth,
+      step=step)
+  writer.write_images(step, {f"plots/{k}": v for k, v in pictures.items()})
+  if jax.process_index() == 0:
+    visualize.save(os.path.join(workdir, "plots", str(step)), pictures)
 
 
 def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
@@ -391,6 +403,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         shard_index, num_shards):
       yield sharding.put_batch(b, batch_sh)
 
+  codec = codec_lib.make_codec(model, dataset.pixel_max)
+  plot_images = visualize.fixed_images(dataset, 64)  # The same at every step.
+
   num_steps = train_cfg.num_train_steps
   history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
   step = start_step
@@ -410,6 +425,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if _due(step, train_cfg.eval_every_steps, num_steps):
         results = evaluate(p_eval, state, members, eval_batches())
         scalars.update(_member_scalars("eval", pop.names, results))
+        timer.pause_until_now()
+      if _due(step, train_cfg.plot_every_steps, num_steps):
+        write_plots(writer, workdir, step, codec, state.params, plot_images,
+                    pop.names, config, dataset)
         timer.pause_until_now()
       if scalars:
         writer.write_scalars(step, scalars)

@@ -7,6 +7,7 @@ population-vmapped encode and decode functions that metrics and plots use.
 """
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any, Callable
@@ -17,10 +18,10 @@ import ml_collections
 import numpy as np
 
 from betavae_jax import checkpointing
+from betavae_jax import codec
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population as population_lib
-from betavae_jax import train
 
 
 @dataclasses.dataclass
@@ -41,24 +42,13 @@ class TrainedRun:
 
   def encode_fn(self) -> Callable[[np.ndarray], tuple[jax.Array, jax.Array]]:
     """uint8 images (N,H,W,C) -> (mean, logvar), each (P, N, D)."""
-    model, pixel_max = self.model, self.pixel_max
-
-    @jax.jit
-    def encode(params, images):
-      x = train.to_float(images, pixel_max)
-      return jax.vmap(lambda p: model.apply({"params": p}, x,
-                                            method=model.encode))(params)
-    return lambda images: encode(self.params, images)
+    encode, _ = codec.make_codec(self.model, self.pixel_max)
+    return functools.partial(encode, self.params)
 
   def decode_fn(self) -> Callable[[jax.Array], jax.Array]:
     """Latents (P, N, D) -> decoder outputs (P, N, H, W, C), per member."""
-    model = self.model
-
-    @jax.jit
-    def decode(params, z):
-      return jax.vmap(lambda p, zi: model.apply({"params": p}, zi,
-                                                method=model.decode))(params, z)
-    return lambda z: decode(self.params, jnp.asarray(z, jnp.float32))
+    _, decode = codec.make_codec(self.model, self.pixel_max)
+    return functools.partial(decode, self.params)
 
   def representation_fn(self, batch_size: int = 1000):
     """uint8 images -> (P, N, D) posterior means, in batches."""
@@ -79,11 +69,21 @@ def load(workdir: str, step: int | None = None) -> TrainedRun:
   dataset = input_pipeline.load_dataset(config.data)
   model = models.create_model(config.model, dataset.image_shape)
   pop = population_lib.from_config(config)
-  like = train.create_population_state(config, model, dataset.image_shape,
-                                       pop.members()).params
+  like = _abstract_params(model, dataset.image_shape, pop.size)
   found, params = checkpointing.restore_params(workdir, like, step)
   return TrainedRun(workdir=workdir, config=config, dataset=dataset,
                     model=model, population=pop, params=params, step=found)
+
+
+def _abstract_params(model: models.BetaVAE, image_shape: tuple[int, int, int],
+                     size: int) -> Any:
+  """Shapes of the population's parameters, without computing them."""
+  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+
+  def init(key):
+    return model.init({"params": key, "latent": key}, x, train=True)["params"]
+  keys = jax.random.split(jax.random.key(0), size)
+  return jax.eval_shape(jax.vmap(init), keys)
 
 
 def _tuples(config: ml_collections.ConfigDict) -> None:

@@ -18,7 +18,6 @@ Figures are drawn with matplotlib's object API rather than pyplot: no display
 and no global figure state, so drawing inside the train loop is safe.
 """
 
-from __future__ import annotations  # Lazy: train imports this module.
 
 from collections.abc import Callable, Sequence
 import dataclasses
@@ -38,7 +37,6 @@ from PIL import Image
 
 from betavae_jax import input_pipeline
 from betavae_jax import losses
-from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.datasets import ground_truth as ground_truth_lib
 
@@ -343,7 +341,7 @@ def draw_kl(kl: np.ndarray, names: Sequence[str], title: str,
             per_row: int = 4) -> np.ndarray:
   """Bar chart of KL per latent, sorted, active latents coloured."""
   d = kl.shape[1]
-  active_nats = train.ACTIVE_KL_NATS
+  active_nats = losses.ACTIVE_KL_NATS
   top = max(float(kl.max()) * 1.1, 1e-3)
   colors = _latent_colors(d)
 
@@ -380,7 +378,7 @@ def draw_response(factor_names: Sequence[str],
   def draw(subfig: SubFigure, i: int) -> None:
     axes = subfig.subplots(1, f, sharey=True, squeeze=False)[0]
     for j in kl_order(kl)[i][::-1]:  # Largest KL drawn last, on top.
-      active = kl[i, j] > train.ACTIVE_KL_NATS
+      active = kl[i, j] > losses.ACTIVE_KL_NATS
       for ax, response in zip(axes, responses):
         ax.plot(response[i, :, j], color=colors[j] if active else "lightgrey",
                 lw=2 if active else 1, label=f"z{j}" if active else None)

@@ -24,7 +24,8 @@ def cli(workdir, *overrides, config="configs/test.py", env=None, **kw):
 
 
 def test_cli_trains_and_logs(tmp_path):
-  proc = cli(tmp_path, "--config.objective.beta=2")
+  proc = cli(tmp_path, "--config.objective.beta=2",
+             "--config.train.plot_every_steps=20")
   assert proc.returncode == 0, proc.stderr[-3000:]
   records = metric_writer.read_metrics(str(tmp_path))
   assert [r["step"] for r in records if "train/loss" in r] == [5, 10, 15, 20]
@@ -41,6 +42,7 @@ def test_cli_trains_and_logs(tmp_path):
   assert config["objective"]["beta"] == 2
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "20"]
   assert os.listdir(tmp_path / "tensorboard")
+  assert (tmp_path / "plots" / "20" / "traversal_0.png").exists()
   assert "Workdir:" in proc.stderr
 
 

@@ -1,0 +1,42 @@
+"""Images in, codes out and back: the member-vmapped encoder and decoder.
+
+Training, metrics and figures all see a population through the same two
+jitted functions, so a trained run is encoded once per call for every
+member, and the uint8-to-float conversion lives in one place.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from betavae_jax import models
+
+
+def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
+  """uint8 batches travel to the device; the float conversion happens here."""
+  return images.astype(jnp.float32) / pixel_max
+
+
+def make_codec(model: models.BetaVAE,
+               pixel_max: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+  """The jitted, member-vmapped encoder and decoder.
+
+  Returns:
+    encode: (params, uint8 images (N, H, W, C)) -> (mean, logvar), each
+      (P, N, D).
+    decode: (params, latents (P, N, D)) -> decoder outputs (P, N, H, W, C).
+  """
+
+  @jax.jit
+  def encode(params, images):
+    x = to_float(images, pixel_max)
+    return jax.vmap(lambda p: model.apply({"params": p}, x,
+                                          method=model.encode))(params)
+
+  @jax.jit
+  def decode(params, z):
+    return jax.vmap(lambda p, zi: model.apply(
+        {"params": p}, zi.astype(jnp.float32), method=model.decode))(params, z)
+  return encode, decode

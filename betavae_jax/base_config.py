@@ -68,6 +68,8 @@ def base_config() -> ml_collections.ConfigDict:
       eval_every_steps=10_000,  # 0 turns evaluation off.
       eval_batch_size=256,
       eval_num_examples=10_000,
+      # Disentanglement metrics at eval steps (ground-truth datasets only).
+      eval_metrics=("mig", "factor_vae"),
       plot_every_steps=10_000,  # Figures to TensorBoard and plots/; 0: off.
       checkpoint_every_steps=5_000,
       max_checkpoints_to_keep=3,

@@ -19,6 +19,7 @@ from ml_collections import config_flags
 from betavae_jax import checkpointing
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
+from betavae_jax import metric_writer
 from betavae_jax import sharding
 from betavae_jax import train
 
@@ -33,6 +34,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   sharding.maybe_initialize_distributed()
+  metric_writer.quiet_library_logs()
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("Workdir: %s", os.path.abspath(workdir))

@@ -6,13 +6,29 @@ through tensorboardX so that no TensorFlow is needed.
 """
 
 import json
+import logging
 import math
 import os
+
+from absl import logging as absl_logging
 
 import numpy as np
 import tensorboardX
 
 METRICS_FILE = "metrics.jsonl"
+
+
+class _LibraryInfoFilter(logging.Filter):
+  """Drops Orbax's INFO chatter (several lines per save); warnings pass."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or (
+        "/orbax/" not in record.pathname)
+
+
+def quiet_library_logs() -> None:
+  """Keeps the console to our own progress lines, for the CLIs."""
+  absl_logging.get_absl_handler().addFilter(_LibraryInfoFilter())
 
 
 def _truncate_after(path: str, step: int) -> None:

@@ -25,6 +25,7 @@ import optax
 from betavae_jax import checkpointing
 from betavae_jax import codec as codec_lib
 from betavae_jax import config_validation
+from betavae_jax import evaluate as evaluate_lib
 from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax import metric_writer
@@ -424,6 +425,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         _log_console(step, pop.names, per_member, scalars)
       if _due(step, train_cfg.eval_every_steps, num_steps):
         results = evaluate(p_eval, state, members, eval_batches())
+        if train_cfg.eval_metrics and dataset.ground_truth is not None:
+          scores = evaluate_lib.disentanglement_scalars(
+              dataset.ground_truth, functools.partial(codec[0], state.params),
+              jax.random.key(config.seed), train_cfg.eval_metrics)
+          results = [dict(r, **s) for r, s in zip(results, scores)]
         scalars.update(_member_scalars("eval", pop.names, results))
         timer.pause_until_now()
       if _due(step, train_cfg.plot_every_steps, num_steps):

@@ -25,4 +25,5 @@ def get_config():
   config.train.eval_num_examples = 64
   config.train.checkpoint_every_steps = 10
   config.train.plot_every_steps = 0
+  config.train.eval_metrics = ()
   return config

@@ -49,7 +49,9 @@ def test_cli_trains_and_logs(tmp_path):
 def test_train_and_evaluate_population(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10
+  test_config.train.eval_metrics = ("mig",)
   state = train.train_and_evaluate(test_config, str(tmp_path))
   assert state.step.shape == (2,)
   last = metric_writer.read_metrics(str(tmp_path))[-1]
   assert last["eval/kl/beta=1"] != last["eval/kl/beta=4"]
+  assert 0 <= last["eval/mig.mig/beta=4"] <= 1

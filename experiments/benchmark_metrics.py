@@ -14,12 +14,14 @@ with one encoder call per 64-image batch (16 images per call for the
 factor-code sample), sklearn's GradientBoostingClassifier for DCI, one
 LinearSVC per (latent, factor) for SAP, and mutual_info_score per pair.
 It lives here, not in the package, only to be timed and compared against.
+Both run with one BLAS thread, so the speed-up is the implementations'.
 
-The script also scores DCI with both tree backends on the same codes, and
-the fast suite on a second key, so the lightgbm / sklearn difference can
-be read against sampling noise.
+DCI is also scored with the fast backend on the straightforward run's
+codes, and on a second draw, so the lightgbm / sklearn difference can be
+read against sampling noise. Wall-clock and process CPU seconds are both
+reported: on a shared machine the wall clock also measures the neighbours.
 
-Run (about 10 minutes on 2 CPU cores):
+Run (10 to 15 minutes on 2 CPU cores, nearly all of it sklearn's DCI):
   python experiments/benchmark_metrics.py --out=/tmp/benchmark_metrics.json
 """
 

@@ -245,10 +245,13 @@ def compute_all(data: ground_truth.GroundTruthData,
                                                chunk_size=chunk_size)
   code_metrics = [m for m in metrics if m in CODE_METRICS]
   if code_metrics:
+    # MIG alone needs no test images (its test arguments go unused).
+    sizes = (num_train,) if code_metrics == ["mig"] else (num_train,
+                                                          num_test)
     draws, population = sampling.sample_codes(
-        data, representation_fn, sampling.rng_from_key(key, "codes"),
-        (num_train, num_test), chunk_size)
-    (train, y_train), (test, y_test) = draws
+        data, representation_fn, sampling.rng_from_key(key, "codes"), sizes,
+        chunk_size)
+    (train, y_train), (test, y_test) = draws[0], draws[-1]
     members = score_codes(train, y_train, test, y_test, code_metrics, gbt)
     for name in code_metrics:
       by_metric[name] = [m[name] for m in members]

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from scipy import stats
 from sklearn import linear_model
+import threadpoolctl
 
 from betavae_jax.datasets import ground_truth
 from betavae_jax.evaluation import sampling
@@ -38,14 +39,18 @@ def _standardise(codes: np.ndarray, informative: np.ndarray) -> np.ndarray:
 
 def _lasso_similarity(codes: np.ndarray, alpha: float,
                       seed: int) -> np.ndarray:
-  """(P, P, D, D) |coefficients| of Lasso(j's codes ~ i's codes)."""
+  """(P, P, D, D) |coefficients| of Lasso(j's codes ~ i's codes).
+
+  One BLAS thread: the fits are small, and spare threads only spin.
+  """
   num_models, _, num_latents = codes.shape
   similarity = np.zeros((num_models, num_models, num_latents, num_latents))
-  for i in range(num_models):
-    for j in range(num_models):
-      if i != j:
-        model = linear_model.Lasso(alpha=alpha, random_state=seed)
-        similarity[i, j] = np.abs(model.fit(codes[i], codes[j]).coef_).T
+  with threadpoolctl.threadpool_limits(1):
+    for i in range(num_models):
+      for j in range(num_models):
+        if i != j:
+          model = linear_model.Lasso(alpha=alpha, random_state=seed)
+          similarity[i, j] = np.abs(model.fit(codes[i], codes[j]).coef_).T
   return similarity
 
 

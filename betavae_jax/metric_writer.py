@@ -50,6 +50,11 @@ def _truncate_after(path: str, step: int) -> None:
   os.replace(tmp, path)
 
 
+def _tb_name(name: str) -> str:
+  """TensorBoard tags allow no '=' or ','; member names have both."""
+  return name.replace("=", "_").replace(",", "_")
+
+
 def _jsonable(value):
   """Floats for JSON; NaN and inf become null rather than invalid JSON."""
   value = float(value)
@@ -73,12 +78,13 @@ class MetricWriter:
     self._jsonl.write(json.dumps(record) + "\n")
     self._jsonl.flush()
     for name, value in scalars.items():
-      self._tb.add_scalar(name, float(value), step)
+      self._tb.add_scalar(_tb_name(name), float(value), step)
 
   def write_images(self, step: int, images: dict[str, np.ndarray]) -> None:
     """HWC images in [0, 1], e.g. reconstruction grids and traversals."""
     for name, image in images.items():
-      self._tb.add_image(name, np.asarray(image), step, dataformats="HWC")
+      self._tb.add_image(_tb_name(name), np.asarray(image), step,
+                         dataformats="HWC")
 
   def flush(self) -> None:
     self._jsonl.flush()

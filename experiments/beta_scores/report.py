@@ -56,7 +56,8 @@ def main():
   for i, member in enumerate(report["members"]):
     flat = _flat(member["scores"])
     ev = _last_eval(args.workdir, member["name"])
-    cells = [f"{flat.get(k, float('nan')):.3f}" for k, _ in HEADLINE]
+    cells = [f"{flat[k]:.3f}" if k in flat else "not run"
+             for k, _ in HEADLINE]
     udr_cell = f"{udr[i]:.3f}" if udr else "n/a"
     rows.append(f"| {member['name']} | {ev.get('recon', float('nan')):.1f} | "
                 f"{ev.get('kl', float('nan')):.2f} | " + " | ".join(cells)

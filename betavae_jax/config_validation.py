@@ -59,6 +59,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check_schedule("optim.lr_schedule", config.optim.lr_schedule)
   _require(model.name in models.ARCHITECTURES, "model.name", model.name,
            f"must be one of {models.ARCHITECTURES}")
+  _require(model.conv_impl in models.CONV_IMPLS, "model.conv_impl",
+           model.conv_impl, f"must be one of {models.CONV_IMPLS}")
   _require(model.latent_dim >= 1, "model.latent_dim", model.latent_dim,
            "must be >= 1")
   _require(model.dtype in ("float32", "bfloat16"), "model.dtype", model.dtype,

@@ -65,7 +65,7 @@ class ConvEncoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
-  conv_impl: str = "fast"
+  conv_impl: str = "flax"
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -98,7 +98,7 @@ class ConvDecoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
-  conv_impl: str = "fast"
+  conv_impl: str = "flax"
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -183,7 +183,7 @@ def create_model(config: ml_collections.ConfigDict,
   """Builds the model named by `config.name` for images of `image_shape`."""
   dtype = jnp.dtype(config.dtype)
   if config.name == "conv":
-    conv_impl = config.get("conv_impl", "fast")
+    conv_impl = config.get("conv_impl", "flax")
     if conv_impl not in CONV_IMPLS:
       raise ValueError(f"model.conv_impl must be one of {CONV_IMPLS}; "
                        f"got {conv_impl!r}.")

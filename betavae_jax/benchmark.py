@@ -1,0 +1,384 @@
+r"""Training speed of the default model, side by side with PyTorch.
+
+  python -m betavae_jax.benchmark [--populations=1,4,8] [--output=bench.json]
+
+Prints a table and writes JSON with: train images/s of one model and of
+vmapped populations (aggregate over members), time to the first step
+(trace + compile + run), model FLOPs per image and the fraction of the
+machine's measured float32 matmul rate that the step reaches, peak
+resident memory while training one model, and, when PyTorch is installed,
+the same model and step in PyTorch eager and `torch.compile` (see
+`experiments/torch_baseline.py`), with the ratios. The input pipeline's
+images/s and the evaluation suite's time are measured when those modules
+can load the data (else the table says 'not available', with the reason).
+
+Every contender runs in this process, under the same allocator settings
+(`allocator.keep_heap`), interleaved round by round; figures are medians
+over `--repeats` rounds. The machine's load average is recorded at start
+and end: on a shared machine, compare only figures from one run.
+"""
+
+from collections.abc import Callable, Sequence
+import dataclasses
+import importlib.util
+import json
+import os
+import pathlib
+import resource
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from betavae_jax import allocator
+from betavae_jax import base_config
+from betavae_jax import models
+from betavae_jax import population as population_lib
+from betavae_jax import train
+
+_POPULATIONS = flags.DEFINE_list("populations", ["1", "4", "8"],
+                                 "Population sizes to time (vmapped).")
+_STEPS = flags.DEFINE_integer("steps", 20, "Train steps per timed round.")
+_REPEATS = flags.DEFINE_integer("repeats", 3, "Interleaved rounds (median).")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per step.")
+_TORCH = flags.DEFINE_enum("torch", "auto", ["auto", "off"],
+                           "Time PyTorch when installed ('off': skip).")
+_DATA = flags.DEFINE_string(
+    "data", "dsprites", "Dataset for the input pipeline and evaluation "
+    "timings ('' skips both); uses config.data defaults otherwise.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir.")
+_EVAL = flags.DEFINE_bool("eval_suite", True,
+                          "Time the disentanglement metric suite.")
+_MATMUL = flags.DEFINE_integer("matmul_size", 4096,
+                               "Side of the square matmul that sets the peak.")
+_OUTPUT = flags.DEFINE_string("output", "benchmark.json", "JSON path.")
+
+NOT_AVAILABLE = "not available"
+TORCH_BASELINE = "experiments/torch_baseline.py"  # From the repository root.
+
+
+@dataclasses.dataclass
+class Options:
+  """What to run: the flags' values, or tiny ones in tests."""
+
+  populations: Sequence[int] = (1, 4, 8)
+  steps: int = 20
+  repeats: int = 3
+  batch_size: int = 64
+  torch: bool = True
+  data: str = "dsprites"
+  data_dir: str | None = None
+  eval_suite: bool = True
+  matmul_size: int = 4096
+  model_overrides: dict = dataclasses.field(default_factory=dict)
+
+
+def benchmark_config(options: Options) -> ml_collections.ConfigDict:
+  """The default config, with the batch size and any model overrides."""
+  config = base_config.base_config()
+  config.train.batch_size = options.batch_size
+  config.model.update(options.model_overrides)
+  return config
+
+
+def model_flops_per_image(model_config: ml_collections.ConfigDict,
+                          image_shape: tuple[int, int, int]) -> float:
+  """Train-step FLOPs per image of the conv model: 3 x 2 x forward MACs.
+
+  A stride-2 conv and its mirror transposed conv each cost k*k*C_in*C_out
+  multiply-adds per pixel of their smaller side; the backward pass costs
+  twice the forward (input and kernel gradients).
+  """
+  h, w, channels = image_shape
+  macs, c_in = 0, channels
+  for c_out in model_config.conv_channels:
+    h, w = -(-h // 2), -(-w // 2)
+    macs += 2 * h * w * model_config.kernel_size**2 * c_in * c_out
+    c_in = c_out
+  sizes = list(model_config.dense_sizes)
+  encoder = [h * w * c_in] + sizes + [2 * model_config.latent_dim]
+  decoder = [model_config.latent_dim] + sizes + [h * w * c_in]
+  for widths in (encoder, decoder):
+    macs += sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+  return 6.0 * macs
+
+
+def matmul_gflops(size: int, repeats: int = 5) -> float:
+  """The machine's float32 matmul rate through XLA (median of runs)."""
+  a = jnp.ones((size, size), jnp.float32)
+  f = jax.jit(jnp.matmul)
+  f(a, a).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    f(a, a).block_until_ready()
+    times.append(time.perf_counter() - start)
+  return 2 * size**3 / float(np.median(times)) / 1e9
+
+
+@dataclasses.dataclass
+class Contender:
+  """A train step to time: `step()` runs one and waits for it."""
+
+  name: str
+  images_per_step: int
+  first_step_s: float
+  step: Callable[[], object]
+
+
+def _images(options: Options, image_shape) -> np.ndarray:
+  """A fixed batch of sparse binary images, like dSprites (~4% lit)."""
+  rng = np.random.default_rng(0)
+  shape = (options.batch_size,) + tuple(image_shape)
+  return (rng.random(shape) < 0.05).astype(np.uint8)
+
+
+def jax_contender(config: ml_collections.ConfigDict, size: int,
+                  images: np.ndarray) -> Contender:
+  """The population-vmapped, jitted train step of `train.make_steps`."""
+  config = config.copy_and_resolve_references()
+  config.population.seeds = tuple(range(size))
+  members = population_lib.from_config(config).members()
+  image_shape = images.shape[1:]
+  model = models.create_model(config.model, image_shape)
+  state = train.create_population_state(config, model, image_shape, members)
+  p_train, _ = train.make_steps(config, pixel_max=1)
+  batch = jnp.asarray(images)
+  holder = [state]
+
+  def step():
+    holder[0], metrics = p_train(holder[0], batch, members)
+    return jax.block_until_ready(metrics["loss"])
+
+  start = time.perf_counter()
+  step()
+  first = time.perf_counter() - start
+  return Contender(f"jax P={size}", size * len(images), first, step)
+
+
+def _load_torch_baseline():
+  """experiments/torch_baseline.py of this checkout, if torch imports."""
+  path = pathlib.Path(__file__).resolve().parents[1] / TORCH_BASELINE
+  spec = importlib.util.spec_from_file_location("torch_baseline", path)
+  if spec is None or not path.is_file():
+    logging.info("PyTorch baseline not timed: no %s.", path)
+    return None
+  module = importlib.util.module_from_spec(spec)
+  try:
+    spec.loader.exec_module(module)
+  except ImportError as e:
+    logging.info("PyTorch baseline not timed: %s", e)
+    return None
+  return module
+
+
+def torch_contenders(config: ml_collections.ConfigDict,
+                     images: np.ndarray) -> list[Contender]:
+  """PyTorch eager and compiled, or none where torch is not installed."""
+  torch_baseline = _load_torch_baseline()
+  if torch_baseline is None:
+    return []
+  m, opt = config.model, config.optim
+  out = []
+  for mode in torch_baseline.MODES:
+    step = torch_baseline.make_step(
+        mode, images, channels=m.conv_channels, dense_sizes=m.dense_sizes,
+        latent_dim=m.latent_dim, learning_rate=opt.learning_rate,
+        beta=config.objective.beta)
+    start = time.perf_counter()
+    step()
+    out.append(Contender(f"torch {mode}", len(images),
+                         time.perf_counter() - start, step))
+  return out
+
+
+def interleaved_rates(contenders: Sequence[Contender], steps: int,
+                      repeats: int) -> dict[str, list[float]]:
+  """images/s of each contender per round, rounds interleaved."""
+  for c in contenders:  # Warm caches and thread pools.
+    for _ in range(2):
+      c.step()
+  rates = {c.name: [] for c in contenders}
+  for _ in range(repeats):
+    for c in contenders:
+      start = time.perf_counter()
+      for _ in range(steps):
+        c.step()
+      rates[c.name].append(steps * c.images_per_step /
+                           (time.perf_counter() - start))
+  return rates
+
+
+def _peak_rss_mib() -> float:
+  """This process's peak resident memory so far (Linux: KiB units)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def input_pipeline_rate(options: Options, config: ml_collections.ConfigDict,
+                        num_batches: int = 200):
+  """(images/s of `input_pipeline.batch_iterator`, dataset) or (reason,
+  None) where the pipeline or its data is not available."""
+  try:
+    from betavae_jax import input_pipeline
+  except ImportError as e:
+    return f"{NOT_AVAILABLE} ({e})", None
+  data_config = config.data.copy_and_resolve_references()
+  data_config.name = options.data
+  data_config.data_dir = options.data_dir
+  try:
+    dataset = input_pipeline.load_dataset(data_config)
+    batches = input_pipeline.batch_iterator(dataset, options.batch_size,
+                                            data_config.seed)
+    next(batches)  # Starts the reader threads.
+  except input_pipeline.DataError as e:
+    return f"{NOT_AVAILABLE} ({e})", None
+  start = time.perf_counter()
+  for _ in range(num_batches):
+    next(batches)
+  rate = num_batches * options.batch_size / (time.perf_counter() - start)
+  return rate, dataset
+
+
+def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
+  """Seconds of `evaluation.metrics.compute_all` on one (untrained) model,
+  or the reason it is not available."""
+  try:
+    from betavae_jax.evaluation import metrics
+  except ImportError as e:
+    return f"{NOT_AVAILABLE} ({e})"
+  if dataset is None or dataset.ground_truth is None:
+    return f"{NOT_AVAILABLE} (no ground-truth dataset)"
+  model = models.create_model(config.model, dataset.image_shape)
+  key = jax.random.key(0)
+  params = model.init({"params": key, "latent": key},
+                      jnp.zeros((1,) + dataset.image_shape), train=True)
+  encode = jax.jit(lambda x: model.apply(
+      params, x.astype(jnp.float32) / dataset.pixel_max,
+      method=model.encode)[0])
+  start = time.perf_counter()
+  metrics.compute_all(dataset.ground_truth, encode, key)
+  return time.perf_counter() - start
+
+
+def run(options: Options,
+        image_shape: tuple[int, int, int] = (64, 64, 1)) -> dict:
+  """Runs every measurement; returns the results as a JSON-ready dict."""
+  load_start = os.getloadavg()
+  config = benchmark_config(options)
+  images = _images(options, image_shape)
+  sizes = sorted(set(options.populations) | {1})
+  contenders = [jax_contender(config, 1, images)]
+  train_rss = _peak_rss_mib()
+  contenders += [jax_contender(config, p, images) for p in sizes if p != 1]
+  if options.torch:
+    contenders += torch_contenders(config, images)
+  peak = matmul_gflops(options.matmul_size)
+  rates = interleaved_rates(contenders, options.steps, options.repeats)
+  flops = model_flops_per_image(config.model, image_shape)
+  results = {
+      "machine": {
+          "load_average_start": load_start, "cpu_count": os.cpu_count(),
+          "backend": jax.default_backend(),
+          "devices": [str(d) for d in jax.devices()],
+          "jax": jax.__version__, "allocator": allocator.describe(),
+          "malloc_env": {k: v for k, v in os.environ.items()
+                         if k.startswith("MALLOC_")}},
+      "batch_size": options.batch_size, "steps_per_round": options.steps,
+      "rounds": options.repeats,
+      "model_flops_per_image": flops, "matmul_gflops": peak,
+      "train_peak_rss_mib": train_rss, "train": {}}
+  for c in contenders:
+    median = float(np.median(rates[c.name]))
+    logging.info("%s: %.0f images/s (rounds %s), first step %.1f s", c.name,
+                 median, np.round(rates[c.name]), c.first_step_s)
+    results["train"][c.name] = {
+        "images_per_s": median, "rounds": rates[c.name],
+        "first_step_s": c.first_step_s,
+        "matmul_peak_fraction": median * flops / (peak * 1e9)}
+  train_rates = {k: v["images_per_s"] for k, v in results["train"].items()}
+  single = train_rates["jax P=1"]
+  results["population_vs_single"] = {
+      str(p): train_rates[f"jax P={p}"] / single for p in sizes}
+  torch_rates = {k: v for k, v in train_rates.items() if k.startswith("torch")}
+  if torch_rates:
+    results["jax_vs_torch"] = {k: single / v for k, v in torch_rates.items()}
+    results["jax_vs_torch"]["best"] = single / max(torch_rates.values())
+  if options.data:
+    rate, dataset = input_pipeline_rate(options, config)
+  else:
+    rate, dataset = f"{NOT_AVAILABLE} (--data='')", None
+  results["input_pipeline_images_per_s"] = rate
+  results["eval_suite_s"] = (eval_suite_seconds(config, dataset)
+                             if options.eval_suite
+                             else f"{NOT_AVAILABLE} (--noeval_suite)")
+  results["process_peak_rss_mib"] = _peak_rss_mib()
+  results["machine"]["load_average_end"] = os.getloadavg()
+  return results
+
+
+def _fmt(value, spec: str) -> str:
+  return format(value, spec) if isinstance(value, (int, float)) else value
+
+
+def format_table(results: dict) -> str:
+  """The results as a plain-text table."""
+  m = results["machine"]
+  lines = [
+      f"backend {m['backend']}, {m['cpu_count']} CPUs, jax {m['jax']}; "
+      f"allocator: {m['allocator']}",
+      "load average (1/5/15 min) start "
+      + "/".join(f"{x:.2f}" for x in m["load_average_start"]) + ", end "
+      + "/".join(f"{x:.2f}" for x in m["load_average_end"]),
+      f"batch {results['batch_size']}, median of {results['rounds']} "
+      f"interleaved rounds of {results['steps_per_round']} steps",
+      "",
+      f"{'contender':<18}{'images/s':>10}{'first step s':>14}"
+      f"{'of matmul peak':>16}"]
+  for name, r in results["train"].items():
+    lines.append(f"{name:<18}{r['images_per_s']:>10.0f}"
+                 f"{r['first_step_s']:>14.1f}"
+                 f"{r['matmul_peak_fraction']:>16.1%}")
+  lines.append("")
+  lines.append("population / single: " + ", ".join(
+      f"P={p} {v:.2f}x" for p, v in results["population_vs_single"].items()))
+  if "jax_vs_torch" in results:
+    lines.append("jax P=1 / torch: " + ", ".join(
+        f"{k.replace('torch ', '')} {v:.2f}x"
+        for k, v in results["jax_vs_torch"].items()))
+  else:
+    lines.append(f"jax P=1 / torch: {NOT_AVAILABLE} (PyTorch not installed)")
+  lines += [
+      f"model: {results['model_flops_per_image'] / 1e6:.1f} MFLOP per image "
+      f"(train step); matmul peak {results['matmul_gflops']:.0f} GFLOP/s",
+      f"peak RSS: {results['train_peak_rss_mib']:.0f} MiB training one model,"
+      f" {results['process_peak_rss_mib']:.0f} MiB whole benchmark",
+      "input pipeline images/s: "
+      + _fmt(results["input_pipeline_images_per_s"], ".0f"),
+      "evaluation suite s: " + _fmt(results["eval_suite_s"], ".1f")]
+  return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  allocator.keep_heap()  # Before JAX and PyTorch start their threads.
+  options = Options(
+      populations=[int(p) for p in _POPULATIONS.value], steps=_STEPS.value,
+      repeats=_REPEATS.value, batch_size=_BATCH.value,
+      torch=_TORCH.value == "auto", data=_DATA.value,
+      data_dir=_DATA_DIR.value, eval_suite=_EVAL.value,
+      matmul_size=_MATMUL.value)
+  results = run(options)
+  print(format_table(results))
+  with open(_OUTPUT.value, "w") as f:
+    json.dump(results, f, indent=2)
+  print(f"wrote {_OUTPUT.value}")
+
+
+if __name__ == "__main__":
+  app.run(main)

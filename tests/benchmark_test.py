@@ -1,0 +1,59 @@
+"""A tiny run of the benchmark, and its FLOP count and allocator helpers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from betavae_jax import allocator
+from betavae_jax import base_config
+from betavae_jax import benchmark
+
+
+def test_default_model_flops_per_image():
+  """97.6 MFLOP: the 16.26 M forward multiply-adds, x2 x3."""
+  flops = benchmark.model_flops_per_image(base_config.base_config().model,
+                                          (64, 64, 1))
+  assert flops == 6 * 16_260_608
+
+
+def test_tiny_run_reports_every_column(tmp_path):
+  options = benchmark.Options(
+      populations=(1, 2), steps=1, repeats=1, batch_size=4, torch=False,
+      data="synthetic", eval_suite=False, matmul_size=64,
+      model_overrides=dict(conv_channels=(4, 4), dense_sizes=(8,),
+                           latent_dim=2))
+  results = benchmark.run(options, image_shape=(8, 8, 1))
+  assert set(results["train"]) == {"jax P=1", "jax P=2"}
+  for r in results["train"].values():
+    assert r["images_per_s"] > 0 and r["first_step_s"] > 0
+    assert 0 < r["matmul_peak_fraction"] < np.inf
+  assert results["population_vs_single"]["1"] == 1.0
+  assert results["train_peak_rss_mib"] > 0
+  assert results["matmul_gflops"] > 0
+  assert results["eval_suite_s"].startswith(benchmark.NOT_AVAILABLE)
+  rate = results["input_pipeline_images_per_s"]
+  assert isinstance(rate, float) or rate.startswith(benchmark.NOT_AVAILABLE)
+  table = benchmark.format_table(results)
+  assert "jax P=2" in table and "torch" in table
+  path = tmp_path / "bench.json"
+  path.write_text(json.dumps(results))  # JSON-ready.
+
+
+def test_allocator_respects_user_settings(monkeypatch):
+  monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+  assert not allocator.keep_heap()
+  monkeypatch.delenv("MALLOC_ARENA_MAX")
+  monkeypatch.setenv("BETAVAE_JAX_KEEP_HEAP", "0")
+  assert not allocator.keep_heap()
+  assert "BETAVAE_JAX_KEEP_HEAP=0" in allocator.describe()
+
+
+def test_allocator_keeps_heap_on_glibc(monkeypatch):
+  for k in list(allocator.os.environ):
+    if k.startswith("MALLOC_") or k in ("LD_PRELOAD", "BETAVAE_JAX_KEEP_HEAP"):
+      monkeypatch.delenv(k)
+  if allocator.platform.libc_ver()[0] != "glibc":
+    pytest.skip("glibc only")
+  assert allocator.keep_heap()
+  assert "heap kept" in allocator.describe()

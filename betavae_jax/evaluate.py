@@ -28,16 +28,30 @@ from betavae_jax.evaluation import udr as udr_lib
 Encode = Callable[[np.ndarray], tuple]
 
 
+ENCODE_BATCH = 256  # Images per encoder call: bounds activation memory.
+
+
+def _encode_batched(encode: Encode, images: np.ndarray):
+  """(mean, logvar) of many images, encoded a bounded batch at a time.
+
+  One call on the metrics' 8k-image chunks would hold gigabytes of conv
+  activations; batches of 256 keep evaluation within the training memory.
+  """
+  parts = [tuple(np.asarray(a) for a in encode(images[i:i + ENCODE_BATCH]))
+           for i in range(0, len(images), ENCODE_BATCH)]
+  return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
+
+
 def representation_fn(encode: Encode, representation: str,
                       seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
   """uint8 images -> (P, N, D) posterior means, or samples of q(z|x)."""
   if representation == "mean":
-    return lambda images: np.asarray(encode(images)[0])
+    return lambda images: _encode_batched(encode, images)[0]
   if representation == "sample":
     rng = np.random.default_rng(seed)
 
     def sample(images):
-      mean, logvar = (np.asarray(a) for a in encode(images))
+      mean, logvar = _encode_batched(encode, images)
       return mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape)
     return sample
   raise ValueError("representation must be 'mean' or 'sample'; got "
@@ -92,7 +106,8 @@ def evaluate_run(workdir: str, step: int | None = None,
                             pop.names, pop.betas, pop.seeds,
                             pop.capacity_maxes, members)]}
   if pop.size > 1:
-    report["udr"] = {c: _jsonable(udr_lib.udr_score(data, encode, key,
+    batched = lambda images: _encode_batched(encode, images)
+    report["udr"] = {c: _jsonable(udr_lib.udr_score(data, batched, key,
                                                     correlation=c))
                      for c in udr_lib.CORRELATIONS}
   path = os.path.join(workdir, "eval", f"metrics_{run.step}.json")

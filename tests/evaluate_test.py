@@ -34,10 +34,11 @@ def test_evaluate_cli_writes_scores_and_udr(tmp_path, test_config):
 
 
 def test_sample_representation_differs_from_mean():
-  mean = np.ones((1, 4, 3))
-  encode = lambda images: (mean, np.zeros_like(mean))
-  a = evaluate.representation_fn(encode, "mean")(None)
-  b = evaluate.representation_fn(encode, "sample")(None)
-  assert np.array_equal(a, mean) and not np.allclose(b, mean)
+  images = np.zeros((600, 2, 2, 1), np.uint8)  # More than one batch.
+  encode = lambda x: (np.ones((1, len(x), 3)), np.zeros((1, len(x), 3)))
+  a = evaluate.representation_fn(encode, "mean")(images)
+  b = evaluate.representation_fn(encode, "sample")(images)
+  assert a.shape == (1, 600, 3) and np.all(a == 1)
+  assert b.shape == (1, 600, 3) and not np.allclose(b, 1)
   assert evaluate.flat_scores({"mig": {"mig": 0.5, "settings": {}}}) == {
       "mig.mig": 0.5}

@@ -29,6 +29,7 @@ import numpy as np
 
 from betavae_jax.datasets import dsprites
 from betavae_jax.datasets import dsprites_builder
+from betavae_jax.datasets import dsprites_file
 from betavae_jax.datasets import errors
 from betavae_jax.datasets import ground_truth
 from betavae_jax.datasets import prefetch
@@ -48,6 +49,8 @@ def default_data_config() -> ml_collections.ConfigDict:
       name="dsprites",  # 'dsprites', 'synthetic' or a tfds name (needs [tf]).
       source="auto",  # dSprites: 'auto' (file if found), 'file', 'render'.
       path=config_dict.placeholder(str),  # The official dSprites npz / hdf5.
+      download=False,  # dSprites: fetch the official file (needs a network).
+      url=dsprites_file.OFFICIAL_URL,  # Where `download` fetches it from.
       data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
       seed=0,  # Order of the training batches; shared by the population.
       eval_fraction=0.0,  # Share of factor combinations held out for eval.
@@ -124,7 +127,8 @@ def _load_source(data_config: ml_collections.ConfigDict):
     return sources.ArraySource(images), truth, truth.pixel_max
   if data_config.name == "dsprites":
     builder = dsprites_builder.prepared_builder(
-        data_config.source, data_config.path, data_config.data_dir)
+        data_config.source, data_config.path, data_config.data_dir,
+        data_config.url if data_config.download else None)
     source = records.RecordSource(
         builder, "train", dsprites_builder.IMAGE_KEY,
         dsprites_builder.SPECS[dsprites_builder.IMAGE_KEY])

@@ -6,11 +6,13 @@ downloaded and the full 737,280-image dataset is never prepared.
 """
 
 import functools
+import http.server
 import importlib.util
 import logging
 import os
 import shutil
 import sys
+import threading
 import zipfile
 
 import numpy as np
@@ -339,3 +341,59 @@ def test_which_source_auto_picks(tmp_path, monkeypatch):
                   other / "betavae_dsprites" / "official" / "1.0.0")
   assert chosen("auto", data_dir=other) == ("official", None)
   assert chosen("render", data_dir=other) == ("rendered", None)
+
+
+@pytest.fixture(name="official_url")
+def fixture_official_url(tmp_path):
+  """A loopback HTTP server publishing a small file in the official layout."""
+  root = tmp_path / "www"
+  root.mkdir()
+  write_npz(root / dsprites_file.OFFICIAL_NAMES[0])
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+      http.server.SimpleHTTPRequestHandler, directory=str(root)))
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  yield f"http://127.0.0.1:{server.server_port}/{dsprites_file.OFFICIAL_NAMES[0]}"
+  server.shutdown()
+
+
+def test_downloads_the_official_file_through_tfds(tmp_path, official_url):
+  path = dsprites_builder.download_official(
+      official_url, str(tmp_path / "downloads"), required=True)
+  assert path.startswith(str(tmp_path / "downloads")) and path.endswith(".npz")
+  builder = small_builder(tmp_path / "tfds", "file", path)
+  builder.download_and_prepare(download_config=NO_GCS)
+  assert "tensorflow" not in sys.modules
+  image = builder.as_data_source(split="train")[777]["image"]
+  np.testing.assert_array_equal(image[..., 0], official_arrays()["imgs"][777])
+
+
+def test_download_is_used_only_when_asked_and_needed(tmp_path, monkeypatch,
+                                                     official_url, caplog):
+  prepared = []
+  monkeypatch.setattr(dsprites_builder.BetavaeDsprites,
+                      "download_and_prepare",
+                      lambda self, **_: prepared.append(self))
+  data_dir = str(tmp_path / "tfds")
+
+  def chosen(source, url, path=None):
+    builder = dsprites_builder.prepared_builder(source, path, data_dir, url)
+    source_path = builder._source_path  # pylint: disable=protected-access
+    return builder.builder_config.name, source_path
+
+  assert chosen("auto", None) == ("rendered", None)  # Offline by default.
+  assert chosen("render", official_url) == ("rendered", None)
+  assert not (tmp_path / "tfds" / "downloads").exists()
+  name, path = chosen("auto", official_url)
+  assert name == "official"
+  assert path.startswith(os.path.join(data_dir, "downloads"))
+  given = write_npz(tmp_path / "given.npz")
+  assert chosen("file", official_url, given) == ("official", given)
+  caplog.set_level(logging.WARNING)
+  missing = official_url + ".missing"
+  assert chosen("auto", missing) == ("rendered", None)
+  assert f"Could not download the official dSprites file from {missing}" in (
+      caplog.text)
+  with pytest.raises(datasets.DataError, match="HTTP code: 404"):
+    chosen("file", missing)
+  leftovers = os.listdir(tmp_path / "tfds" / "downloads")
+  assert not [name for name in leftovers if ".tmp." in name]

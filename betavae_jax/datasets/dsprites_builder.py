@@ -1,8 +1,9 @@
 """The `betavae_dsprites` tfds builder: dSprites as ArrayRecord, no TensorFlow.
 
 Two builder configs keep the two sources apart in the tfds cache:
-`official` is prepared from the official file (a path, or the tfds manual
-dir), `rendered` by our offline rasteriser. `prepared_builder` picks one
+`official` is prepared from the official file (a path, the tfds manual
+dir, or a download through tfds' download manager when the data config asks
+for one), `rendered` by our offline rasteriser. `prepared_builder` picks one
 from the data config and logs which and why.
 
 Preparing writes `Tensor` features only (`Image` needs TensorFlow) into
@@ -21,6 +22,7 @@ import dataclasses
 import functools
 import itertools
 import os
+import shutil
 
 from absl import logging
 import numpy as np
@@ -153,16 +155,18 @@ class BetavaeDsprites(dataset_builder.FileReaderBuilder):
         num_threads=1, depth=1)
 
 
-def prepared_builder(source: str, path: str | None,
-                     data_dir: str | None) -> BetavaeDsprites:
+def prepared_builder(source: str, path: str | None, data_dir: str | None,
+                     url: str | None = None) -> BetavaeDsprites:
   """Picks the official or rendered dSprites, prepares it once, logs which.
 
   Args:
     source: 'file' (the official file, or fail), 'render' (the renderer),
-      or 'auto': the official file when given, found in the tfds manual dir
-      or prepared before, otherwise the renderer.
+      or 'auto': the official file when given, found in the tfds manual dir,
+      prepared before or downloaded from `url`, otherwise the renderer.
     path: the official .npz / .hdf5, if the user has it.
     data_dir: the tfds data dir; None for $TFDS_DATA_DIR or tfds' default.
+    url: where to download the official file when it is not found locally
+      (needs a network); None never touches the network.
 
   Returns:
     The prepared builder; `as_data_source()` reads it.
@@ -177,21 +181,53 @@ def prepared_builder(source: str, path: str | None,
   official = _builder("official", data_dir, None)
   manual_dir = os.fspath(official.data_dir_root / "downloads" / "manual")
   path = path or dsprites_file.find_official(manual_dir)
+  if url and source != "render" and not (path or official.is_prepared()):
+    path = download_official(url, os.fspath(official.data_dir_root /
+                                            "downloads"), source == "file")
   use_official = source == "file" or (
       source == "auto" and (path or official.is_prepared()))
   if use_official and not (path or official.is_prepared()):
     raise errors.DataError(
         f"config.data.source='file' needs the official dSprites file: set "
-        f"config.data.path, or put {dsprites_file.OFFICIAL_NAMES[0]} in "
-        f"{manual_dir}.")
+        f"config.data.path, put {dsprites_file.OFFICIAL_NAMES[0]} in "
+        f"{manual_dir}, or set config.data.download=True where a network "
+        f"exists.")
   make = functools.partial(_builder, "official" if use_official else
                            "rendered", data_dir, path if use_official else None)
   logging.info(
       "dSprites (source=%s): %s, in %s.", source,
       "the official images" if use_official else
       "the offline renderer's stand-in (set config.data.path to the official "
-      "file to train on the real images)", make().data_dir)
+      "file, or config.data.download=True, to train on the real images)",
+      make().data_dir)
   return prepare(make)
+
+
+def download_official(url: str, download_dir: str,
+                      required: bool) -> str | None:
+  """The official file fetched by tfds' download manager, or None.
+
+  tfds keeps the file in `download_dir`. A failed download is an error
+  when the official data is `required`; otherwise it is logged and the
+  caller falls back to the renderer. tfds retries an unreachable host for
+  about 3 minutes first, which is why downloading is opt-in.
+  """
+  manager = tfds.download.DownloadManager(download_dir=download_dir)
+  before = set(os.listdir(download_dir)) if os.path.isdir(download_dir) else ()
+  try:
+    return os.fspath(manager.download(url))
+  except Exception as error:  # pylint: disable=broad-except
+    # tfds raises DownloadError, requests' errors or OSError by cause, and
+    # leaves its temporary download dir behind: remove it.
+    for name in set(os.listdir(download_dir)) - set(before):
+      if ".tmp." in name:
+        shutil.rmtree(os.path.join(download_dir, name), ignore_errors=True)
+    message = (f"Could not download the official dSprites file from {url}: "
+               f"{type(error).__name__}: {error}")
+    if required:
+      raise errors.DataError(message) from error
+    logging.warning("%s. Using the offline renderer instead.", message)
+    return None
 
 
 def prepare(make: Callable[[], BetavaeDsprites]) -> BetavaeDsprites:

@@ -1,9 +1,11 @@
 r"""Training speed of the default model, side by side with PyTorch.
 
-  python -m betavae_jax.benchmark [--populations=1,4,8] [--output=bench.json]
+  python -m betavae_jax.benchmark [--jax=fast:1,fast:4,fast:8,flax:1]
+      [--output=bench.json]
 
 Prints a table and writes JSON with: train images/s of one model and of
-vmapped populations (aggregate over members), time to the first step
+vmapped populations (aggregate over members) for each convolution
+implementation (`model.conv_impl`) named in `--jax`, time to the first step
 (trace + compile + run), model FLOPs per image and the fraction of the
 machine's measured float32 matmul rate that the step reaches, peak
 resident memory while training one model, and, when PyTorch is installed,
@@ -41,8 +43,10 @@ from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import train
 
-_POPULATIONS = flags.DEFINE_list("populations", ["1", "4", "8"],
-                                 "Population sizes to time (vmapped).")
+_JAX = flags.DEFINE_list(
+    "jax", ["fast:1", "fast:4", "fast:8", "flax:1"],
+    "JAX contenders as conv_impl:population_size; the first is the single "
+    "model that populations and PyTorch are compared with.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Train steps per timed round.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Interleaved rounds (median).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per step.")
@@ -66,7 +70,8 @@ TORCH_BASELINE = "experiments/torch_baseline.py"  # From the repository root.
 class Options:
   """What to run: the flags' values, or tiny ones in tests."""
 
-  populations: Sequence[int] = (1, 4, 8)
+  jax: Sequence[tuple[str, int]] = (("fast", 1), ("fast", 4), ("fast", 8),
+                                    ("flax", 1))
   steps: int = 20
   repeats: int = 3
   batch_size: int = 64
@@ -138,10 +143,11 @@ def _images(options: Options, image_shape) -> np.ndarray:
   return (rng.random(shape) < 0.05).astype(np.uint8)
 
 
-def jax_contender(config: ml_collections.ConfigDict, size: int,
-                  images: np.ndarray) -> Contender:
+def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
+                  size: int, images: np.ndarray) -> Contender:
   """The population-vmapped, jitted train step of `train.make_steps`."""
   config = config.copy_and_resolve_references()
+  config.model.conv_impl = conv_impl
   config.population.seeds = tuple(range(size))
   members = population_lib.from_config(config).members()
   image_shape = images.shape[1:]
@@ -158,7 +164,24 @@ def jax_contender(config: ml_collections.ConfigDict, size: int,
   start = time.perf_counter()
   step()
   first = time.perf_counter() - start
-  return Contender(f"jax P={size}", size * len(images), first, step)
+  return Contender(contender_name(conv_impl, size), size * len(images), first,
+                   step)
+
+
+def contender_name(conv_impl: str, size: int) -> str:
+  return f"jax {conv_impl} P={size}"
+
+
+def parse_contenders(specs: Sequence[str]) -> list[tuple[str, int]]:
+  """['fast:1', 'flax:8'] -> [('fast', 1), ('flax', 8)], checked."""
+  parsed = []
+  for spec in specs:
+    impl, _, size = spec.partition(":")
+    if impl not in models.CONV_IMPLS or not size.isdigit() or int(size) < 1:
+      raise app.UsageError(f"--jax={spec!r}: expected conv_impl:size with "
+                           f"conv_impl in {models.CONV_IMPLS}, size >= 1.")
+    parsed.append((impl, int(size)))
+  return parsed
 
 
 def _load_torch_baseline():
@@ -271,10 +294,12 @@ def run(options: Options,
   load_start = os.getloadavg()
   config = benchmark_config(options)
   images = _images(options, image_shape)
-  sizes = sorted(set(options.populations) | {1})
-  contenders = [jax_contender(config, 1, images)]
-  train_rss = _peak_rss_mib()
-  contenders += [jax_contender(config, p, images) for p in sizes if p != 1]
+  reference_impl = options.jax[0][0]
+  specs = [(reference_impl, 1)] + [s for s in options.jax
+                                   if s != (reference_impl, 1)]
+  contenders = [jax_contender(config, *specs[0], images)]
+  train_rss = _peak_rss_mib()  # One model only, before any population.
+  contenders += [jax_contender(config, *s, images) for s in specs[1:]]
   if options.torch:
     contenders += torch_contenders(config, images)
   peak = matmul_gflops(options.matmul_size)
@@ -301,9 +326,12 @@ def run(options: Options,
         "first_step_s": c.first_step_s,
         "matmul_peak_fraction": median * flops / (peak * 1e9)}
   train_rates = {k: v["images_per_s"] for k, v in results["train"].items()}
-  single = train_rates["jax P=1"]
-  results["population_vs_single"] = {
-      str(p): train_rates[f"jax P={p}"] / single for p in sizes}
+  single_name = contender_name(reference_impl, 1)
+  single = train_rates[single_name]
+  results["single"] = single_name
+  results["vs_single"] = {
+      contender_name(*s): train_rates[contender_name(*s)] / single
+      for s in specs}
   torch_rates = {k: v for k, v in train_rates.items() if k.startswith("torch")}
   if torch_rates:
     results["jax_vs_torch"] = {k: single / v for k, v in torch_rates.items()}
@@ -344,14 +372,16 @@ def format_table(results: dict) -> str:
                  f"{r['first_step_s']:>14.1f}"
                  f"{r['matmul_peak_fraction']:>16.1%}")
   lines.append("")
-  lines.append("population / single: " + ", ".join(
-      f"P={p} {v:.2f}x" for p, v in results["population_vs_single"].items()))
+  lines.append(f"aggregate / {results['single']}: " + ", ".join(
+      f"{k.replace('jax ', '')} {v:.2f}x"
+      for k, v in results["vs_single"].items()))
   if "jax_vs_torch" in results:
-    lines.append("jax P=1 / torch: " + ", ".join(
+    lines.append(f"{results['single']} / torch: " + ", ".join(
         f"{k.replace('torch ', '')} {v:.2f}x"
         for k, v in results["jax_vs_torch"].items()))
   else:
-    lines.append(f"jax P=1 / torch: {NOT_AVAILABLE} (PyTorch not installed)")
+    lines.append(f"{results['single']} / torch: {NOT_AVAILABLE} "
+                 "(PyTorch not installed)")
   lines += [
       f"model: {results['model_flops_per_image'] / 1e6:.1f} MFLOP per image "
       f"(train step); matmul peak {results['matmul_gflops']:.0f} GFLOP/s",
@@ -368,7 +398,7 @@ def main(argv: Sequence[str]) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   allocator.keep_heap()  # Before JAX and PyTorch start their threads.
   options = Options(
-      populations=[int(p) for p in _POPULATIONS.value], steps=_STEPS.value,
+      jax=parse_contenders(_JAX.value), steps=_STEPS.value,
       repeats=_REPEATS.value, batch_size=_BATCH.value,
       torch=_TORCH.value == "auto", data=_DATA.value,
       data_dir=_DATA_DIR.value, eval_suite=_EVAL.value,

@@ -19,25 +19,34 @@ def test_default_model_flops_per_image():
 
 def test_tiny_run_reports_every_column(tmp_path):
   options = benchmark.Options(
-      populations=(1, 2), steps=1, repeats=1, batch_size=4, torch=False,
+      jax=(("fast", 1), ("fast", 2), ("flax", 1)), steps=1, repeats=1, batch_size=4, torch=False,
       data="synthetic", eval_suite=False, matmul_size=64,
       model_overrides=dict(conv_channels=(4, 4), dense_sizes=(8,),
                            latent_dim=2))
   results = benchmark.run(options, image_shape=(8, 8, 1))
-  assert set(results["train"]) == {"jax P=1", "jax P=2"}
+  assert set(results["train"]) == {"jax fast P=1", "jax fast P=2",
+                                   "jax flax P=1"}
   for r in results["train"].values():
     assert r["images_per_s"] > 0 and r["first_step_s"] > 0
     assert 0 < r["matmul_peak_fraction"] < np.inf
-  assert results["population_vs_single"]["1"] == 1.0
+  assert results["vs_single"]["jax fast P=1"] == 1.0
   assert results["train_peak_rss_mib"] > 0
   assert results["matmul_gflops"] > 0
   assert results["eval_suite_s"].startswith(benchmark.NOT_AVAILABLE)
   rate = results["input_pipeline_images_per_s"]
   assert isinstance(rate, float) or rate.startswith(benchmark.NOT_AVAILABLE)
   table = benchmark.format_table(results)
-  assert "jax P=2" in table and "torch" in table
+  assert "jax fast P=2" in table and "torch" in table
   path = tmp_path / "bench.json"
   path.write_text(json.dumps(results))  # JSON-ready.
+
+
+def test_contender_specs_are_checked():
+  assert benchmark.parse_contenders(["fast:8", "flax:1"]) == [("fast", 8),
+                                                              ("flax", 1)]
+  for bad in ("fast", "slow:1", "flax:0"):
+    with pytest.raises(benchmark.app.UsageError, match="conv_impl:size"):
+      benchmark.parse_contenders([bad])
 
 
 def test_allocator_respects_user_settings(monkeypatch):

@@ -215,19 +215,23 @@ def _batches(dataset: Dataset, batch_size: int, seed: int, start_step: int,
 
 def eval_batches(dataset: Dataset, batch_size: int,
                  num_examples: int | None = None, shard_index: int = 0,
-                 num_shards: int = 1) -> Iterator[np.ndarray]:
+                 num_shards: int = 1,
+                 split: str = "eval") -> Iterator[np.ndarray]:
   """A deterministic pass over held-out images, in full batches.
 
   Reads the first `num_examples` eval indices (all when None), or, without
-  held-out data, a fixed random subset of the training images. The count
-  is rounded down to whole batches (at least one, cycling a smaller set)
-  so every batch has the compiled shape.
+  held-out data or with `split='train'`, a fixed random subset of the
+  training images (to compare the ELBO on seen and unseen combinations).
+  The count is rounded down to whole batches (at least one, cycling a
+  smaller set) so every batch has the compiled shape.
 
   Yields:
     (batch_size / num_shards, H, W, C) uint8 arrays; this host's rows.
   """
+  if split not in ("eval", "train"):
+    raise ValueError(f"split must be 'eval' or 'train'; got {split!r}.")
   local = _local_size(batch_size, shard_index, num_shards)
-  pool = dataset.eval_indices
+  pool = dataset.eval_indices if split == "eval" else dataset.eval_indices[:0]
   if not len(pool):
     pool = dataset.train_indices[np.random.default_rng(
         _EVAL_SUBSET_SEED).permutation(len(dataset.train_indices))]

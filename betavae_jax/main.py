@@ -16,6 +16,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from betavae_jax import allocator
 from betavae_jax import checkpointing
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
@@ -33,6 +34,7 @@ _WORKDIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  allocator.keep_heap()  # Before JAX starts its threads; see allocator.py.
   sharding.maybe_initialize_distributed()
   metric_writer.quiet_library_logs()
   config = _CONFIG.value

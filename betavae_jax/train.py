@@ -398,10 +398,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     checkpointing.save(manager, step, state, config.to_dict(),
                        _run_meta(config, pop, dataset.image_shape, step))
 
-  def eval_batches():
+  def eval_batches(split: str = "eval"):
     for b in input_pipeline.eval_batches(
         dataset, train_cfg.eval_batch_size, train_cfg.eval_num_examples,
-        shard_index, num_shards):
+        shard_index, num_shards, split):
       yield sharding.put_batch(b, batch_sh)
 
   codec = codec_lib.make_codec(model, dataset.pixel_max)
@@ -431,6 +431,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               jax.random.key(config.seed), train_cfg.eval_metrics)
           results = [dict(r, **s) for r, s in zip(results, scores)]
         scalars.update(_member_scalars("eval", pop.names, results))
+        if len(dataset.eval_indices):  # Seen vs unseen combinations.
+          scalars.update(_member_scalars("eval_train", pop.names, evaluate(
+              p_eval, state, members, eval_batches("train"))))
         timer.pause_until_now()
       if _due(step, train_cfg.plot_every_steps, num_steps):
         write_plots(writer, workdir, step, codec, state.params, plot_images,

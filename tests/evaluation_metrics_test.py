@@ -77,6 +77,20 @@ def test_compute_all_at_published_defaults():
   assert alone["mig"] == result["mig"]
 
 
+def test_scale_shrinks_the_sampling_metrics_and_says_so():
+  result = metrics.compute_all(FactorImages(), disentangled,
+                               jax.random.key(0), scale=0.1,
+                               metrics=("beta_vae", "factor_vae", "mig"))
+  for name in ("beta_vae", "factor_vae"):
+    settings = result[name]["settings"]
+    assert (settings["num_train"], settings["num_eval"]) == (1000, 500)
+    assert result[name]["eval_accuracy"] > 0.99
+  assert result["mig"]["settings"]["num_points"] == 10000  # Not scaled.
+  with pytest.raises(ValueError, match="scale=0 must lie in"):
+    metrics.compute_all(FactorImages(), disentangled, jax.random.key(0),
+                        scale=0)
+
+
 def test_noise_scores_near_chance():
   rng = np.random.default_rng(0)
   noise = lambda images: rng.normal(size=(len(images), 3))

@@ -36,8 +36,10 @@ def image_ids(dataset: input_pipeline.Dataset,
 def test_default_data_config_fields():
   config = input_pipeline.default_data_config()
   assert set(config.keys()) == {
-      "name", "source", "path", "data_dir", "seed", "eval_fraction",
-      "split_seed", "image_size", "num_threads", "prefetch"}
+      "name", "source", "path", "download", "url", "data_dir", "seed",
+      "eval_fraction", "split_seed", "image_size", "num_threads",
+      "prefetch"}
+  assert not config.download  # Offline by default.
   assert (config.name, config.source, config.path) == ("dsprites", "auto",
                                                        None)
   config.path = "/data/dsprites.npz"  # Placeholders take a string.
@@ -142,6 +144,17 @@ def test_eval_batches_read_held_out_images_deterministically():
             for i in range(2)]
   np.testing.assert_array_equal(
       np.concatenate([halves[0][1], halves[1][1]]), batches[1])
+
+
+def test_train_split_reads_only_training_images():
+  data = synthetic(eval_fraction=0.1)
+  seen = np.concatenate(list(input_pipeline.eval_batches(data, 64, 256,
+                                                         split="train")))
+  ids = image_ids(data, [seen])
+  assert len(np.unique(ids)) == 256
+  assert not set(ids.ravel()) & set(data.eval_indices)
+  with pytest.raises(ValueError, match="split must be"):
+    next(input_pipeline.eval_batches(data, 64, 256, split="test"))
 
 
 def test_eval_without_held_out_data_uses_a_fixed_training_subset():

@@ -54,4 +54,6 @@ def test_train_and_evaluate_population(tmp_path, test_config):
   assert state.step.shape == (2,)
   last = metric_writer.read_metrics(str(tmp_path))[-1]
   assert last["eval/kl/beta=1"] != last["eval/kl/beta=4"]
+  # Seen and held-out combinations are scored on different images.
+  assert last["eval_train/elbo/beta=4"] != last["eval/elbo/beta=4"]
   assert 0 <= last["eval/mig.mig/beta=4"] <= 1

@@ -1,0 +1,128 @@
+r"""Trains, scores and reports the beta-sweep study in one resumable command.
+
+  python experiments/beta_sweep/run.py --config=configs/beta_sweep.py:cpu \
+      [--workdir=runs/beta_sweep_cpu] [--out=experiments/beta_sweep]
+
+Each run of the study (configs/beta_sweep.py) trains with
+`train.train_and_evaluate` in `<workdir>/<run>` (a population is one
+vmapped program), is scored with `evaluate.evaluate_run` at the study's
+metric scale, and `report.write_report` then writes README.md and plots/
+into --out. Interrupt it at any point and run the same command again: the
+training resumes from checkpoints and finished scores are not recomputed.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from betavae_jax import allocator
+from betavae_jax import evaluate
+from betavae_jax import metric_writer
+from betavae_jax import train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Study config (configs/beta_sweep.py:<preset>).",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where the runs go; default runs/beta_sweep_<preset>.")
+_OUT = flags.DEFINE_string(
+    "out", None, "Where README.md and plots/ go; default <workdir>/report.")
+_RUNS = flags.DEFINE_list("runs", None, "A subset of the study's runs.")
+
+TIMING_FILE = "timing.json"
+
+
+def train_run(config, workdir: str) -> bool:
+  """Trains (or resumes) one run, adding its wall time to timing.json.
+
+  Returns:
+    Whether the run reached its last step (False after SIGTERM / SIGINT,
+    which save a checkpoint and return early).
+  """
+  start = time.perf_counter()
+  os.makedirs(workdir, exist_ok=True)
+  state = train.train_and_evaluate(config, workdir)
+  timing = read_timing(workdir)
+  timing["train_seconds"] = timing.get("train_seconds", 0.0) + (
+      time.perf_counter() - start)
+  _write_json(os.path.join(workdir, TIMING_FILE), timing)
+  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
+
+
+def score_run(workdir: str, step: int, metrics, scale: float,
+              points: tuple[int, int], seed: int) -> dict:
+  """The run's eval/metrics_<step>.json, computed once per settings."""
+  path = os.path.join(workdir, "eval", f"metrics_{step}.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      done = json.load(f)
+    if (done.get("scale"), done.get("points"), sorted(done.get(
+        "metrics", ()))) == (scale, list(points), sorted(metrics)):
+      return done
+  start = time.perf_counter()
+  result = evaluate.evaluate_run(workdir, step, tuple(metrics), seed=seed,
+                                 scale=scale, num_train=points[0],
+                                 num_test=points[1])
+  result.update(scale=scale, points=list(points), metrics=list(metrics))
+  result.pop("path")
+  _write_json(path, result)
+  timing = read_timing(workdir)
+  timing["eval_seconds"] = time.perf_counter() - start
+  _write_json(os.path.join(workdir, TIMING_FILE), timing)
+  return result
+
+
+def read_timing(workdir: str) -> dict:
+  path = os.path.join(workdir, TIMING_FILE)
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def _write_json(path: str, value: dict) -> None:
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)  # Never a half-written file.
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  allocator.keep_heap()
+  metric_writer.quiet_library_logs()
+  study = _CONFIG.value
+  workdir = _WORKDIR.value or os.path.join("runs",
+                                           f"beta_sweep_{study.preset}")
+  names = _RUNS.value or list(study.runs)
+  for name in names:
+    run_dir = os.path.join(workdir, name)
+    logging.info("Study run %s -> %s", name, run_dir)
+    config = study.runs[name]
+    if not train_run(config, run_dir):
+      logging.info("Interrupted; run the same command again to resume.")
+      return
+    score_run(run_dir, config.train.num_train_steps, study.metrics[name],
+              study.metric_scale, tuple(study.metric_points),
+              study.metric_seed)
+  hardware = (f"{os.cpu_count()} CPU cores ({platform.machine()}), "
+              f"{jax.default_backend()} backend: "
+              f"{', '.join(str(d) for d in jax.devices())}")
+  out = _OUT.value or os.path.join(workdir, "report")
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import report  # pylint: disable=g-import-not-at-top
+  path = report.write_report(study, workdir, out, hardware, names)
+  print(f"Wrote {path}")
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

@@ -201,3 +201,14 @@ def create_model(config: ml_collections.ConfigDict,
                    dtype=dtype))
   raise ValueError(f"model.name must be one of {ARCHITECTURES}; "
                    f"got {config.name!r}.")
+
+
+def num_params(config: ml_collections.ConfigDict,
+               image_shape: tuple[int, int, int]) -> int:
+  """Parameters of one model, counted from shapes without computing them."""
+  model = create_model(config, image_shape)
+  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  shapes = jax.eval_shape(
+      lambda key: model.init({"params": key, "latent": key}, x, train=True),
+      jax.random.key(0))
+  return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))

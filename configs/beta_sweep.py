@@ -110,6 +110,7 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       preset=preset,
       runs=runs,
+      order=("sweep", "anneal", "capacity", "conv_z32", "mlp_z10", "mlp_z32"),
       # Metrics per run after training; UDR is added for populations.
       metrics=dict(sweep=every_metric, anneal=every_metric,
                    capacity=every_metric,

@@ -102,7 +102,7 @@ def main(argv) -> None:
   study = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs",
                                            f"beta_sweep_{study.preset}")
-  names = _RUNS.value or list(study.runs)
+  names = _RUNS.value or list(study.order)  # ConfigDict sorts its keys.
   for name in names:
     run_dir = os.path.join(workdir, name)
     logging.info("Study run %s -> %s", name, run_dir)

@@ -91,6 +91,28 @@ def test_scale_shrinks_the_sampling_metrics_and_says_so():
                         scale=0)
 
 
+def test_mean_codes_are_cached_by_grid_index():
+  """Each of the 60 grid images is encoded once, and scores do not change."""
+  counted = []
+
+  def counting(images):
+    counted.append(len(images))
+    return disentangled(images)
+
+  chosen = ("beta_vae", "factor_vae", "mig")
+  cached = metrics.compute_all(FactorImages(), counting, jax.random.key(0),
+                               metrics=chosen, scale=0.1)
+  assert sum(counted) <= 60 + 1  # The grid, plus the probe for its size.
+  counted.clear()
+  uncached = metrics.compute_all(FactorImages(), counting, jax.random.key(0),
+                                 metrics=chosen, scale=0.1,
+                                 representation="sample")
+  assert sum(counted) > 100_000
+  for name in chosen:
+    assert _without_settings(cached[name]) == _without_settings(
+        uncached[name])
+
+
 def test_noise_scores_near_chance():
   rng = np.random.default_rng(0)
   noise = lambda images: rng.normal(size=(len(images), 3))

@@ -58,11 +58,52 @@ def as_population(codes: Any) -> tuple[np.ndarray, bool]:
       f"codes must be (N, D) or (P, N, D); got shape {codes.shape}.")
 
 
+class CodeCache:
+  """A deterministic representation, each grid image encoded at most once.
+
+  At the published sizes the BetaVAE and FactorVAE scores draw about 2.9M
+  images, but dSprites has 737,280: most draws repeat an image. With the
+  posterior mean (a function of the image), the codes of the images
+  already seen are looked up by grid index instead of read and encoded
+  again, which cuts the reading and encoding about 4x. Pass it wherever a
+  `representation_fn` goes; use it only for deterministic representations.
+  """
+
+  def __init__(self, data: ground_truth.GroundTruthData,
+               representation_fn: RepresentationFn):
+    self.data = data
+    self.representation_fn = representation_fn
+    self._codes = None  # (P, num_examples, D), filled as images are seen.
+    self._seen = np.zeros(data.num_examples, bool)
+    self._population = False
+
+  def __call__(self, images: np.ndarray) -> Any:
+    return self.representation_fn(images)  # Uncached: images lack indices.
+
+  def codes_of(self, factors: np.ndarray, chunk_size: int
+               ) -> tuple[np.ndarray, bool]:
+    """Codes (P, N, D) of (N, K) factors, encoding only unseen images."""
+    index = self.data.factors_to_index(factors)
+    new = np.unique(index[~self._seen[index]])
+    for start in range(0, len(new), chunk_size):
+      rows = new[start:start + chunk_size]
+      codes, self._population = as_population(
+          self.representation_fn(self.data.images_from_indices(rows)))
+      if self._codes is None:
+        self._codes = np.zeros(codes.shape[:1] + (self.data.num_examples,)
+                               + codes.shape[2:], codes.dtype)
+      self._codes[:, rows] = codes
+      self._seen[rows] = True
+    return self._codes[:, index], self._population
+
+
 def encode_factors(data: ground_truth.GroundTruthData,
                    representation_fn: RepresentationFn, factors: np.ndarray,
                    chunk_size: int = DEFAULT_CHUNK_SIZE
                    ) -> tuple[np.ndarray, bool]:
   """Codes (P, N, D) of the images of (N, K) factors, in chunked calls."""
+  if isinstance(representation_fn, CodeCache):
+    return representation_fn.codes_of(factors, chunk_size)
   parts, population = [], False
   for start in range(0, len(factors), chunk_size):
     images = data.images_from_factors(factors[start:start + chunk_size])

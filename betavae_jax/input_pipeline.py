@@ -219,9 +219,11 @@ def eval_batches(dataset: Dataset, batch_size: int,
                  split: str = "eval") -> Iterator[np.ndarray]:
   """A deterministic pass over held-out images, in full batches.
 
-  Reads the first `num_examples` eval indices (all when None), or, without
-  held-out data or with `split='train'`, a fixed random subset of the
+  Reads a fixed random subset of `num_examples` held-out images (all when
+  None), or, without held-out data or with `split='train'`, of the
   training images (to compare the ELBO on seen and unseen combinations).
+  Random, not the first indices: those of a factor grid all share its
+  first factors' values (dSprites' first images are all small squares).
   The count is rounded down to whole batches (at least one, cycling a
   smaller set) so every batch has the compiled shape.
 
@@ -233,9 +235,9 @@ def eval_batches(dataset: Dataset, batch_size: int,
   local = _local_size(batch_size, shard_index, num_shards)
   pool = dataset.eval_indices if split == "eval" else dataset.eval_indices[:0]
   if not len(pool):
-    pool = dataset.train_indices[np.random.default_rng(
-        _EVAL_SUBSET_SEED).permutation(len(dataset.train_indices))]
-  pool = pool[:num_examples]
+    pool = dataset.train_indices
+  pool = pool[np.random.default_rng(_EVAL_SUBSET_SEED).permutation(
+      len(pool))[:num_examples]]
   num_batches = max(1, len(pool) // batch_size)
   chosen = np.resize(pool, (num_batches, batch_size))
   rows = chosen[:, shard_index * local:(shard_index + 1) * local]

@@ -1,8 +1,9 @@
 """The beta-sweep report: tables, trade-off plots and the theory's claims.
 
 `write_report` reads what `run.py` left in each run's workdir (the JSONL
-training log, eval/metrics_<step>.json, timing.json, the checkpoints for
-the traversal figures) and writes README.md and plots/ into the output
+training log for the curves; eval/metrics_<step>.json for the scores and
+the final ELBO on held-out and training images; timing.json; the
+checkpoints for the traversal figures) and writes README.md and plots/ into the output
 directory. Every claim is decided by a stated test on the measured
 numbers, so the verdicts change with the data, never by hand.
 """
@@ -45,22 +46,17 @@ def member_rows(workdir: str) -> list[dict]:
   """One flat dict per member: beta, seed, final ELBO terms and scores."""
   with open(_eval_path(workdir)) as f:
     report = json.load(f)
-  records = metric_writer.read_metrics(workdir)
   udr = report.get("udr", {}).get("lasso", {}).get("udr")
   rows = []
   for i, member in enumerate(report["members"]):
-    suffix = f"/{member['name']}" if member["name"] else ""
     row = {"name": member["name"], "beta": member["beta"],
            "seed": member["seed"], "capacity_max": member["capacity_max"]}
-    for prefix in ("eval", "eval_train"):
-      last = _last_with(records, f"{prefix}/elbo{suffix}")
+    for split, prefix in (("eval", "eval"), ("train", "eval_train")):
+      terms = report["elbo"][split][i]
       for term in ("recon", "kl", "elbo"):
-        row[f"{prefix}.{term}"] = last.get(f"{prefix}/{term}{suffix}",
-                                           np.nan)
-      if prefix == "eval":
-        kl_dims = [last[f"eval/kl_per_dim_{d}{suffix}"] for d in range(
-            _num_latents(last, suffix))]
-        row["active"] = int(np.sum(np.array(kl_dims) > losses.ACTIVE_KL_NATS))
+        row[f"{prefix}.{term}"] = terms[term]
+    row["active"] = int(np.sum(np.array(report["elbo"]["eval"][i][
+        "kl_per_dim"]) > losses.ACTIVE_KL_NATS))
     for metric, result in member["scores"].items():
       for k, v in result.items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -71,22 +67,11 @@ def member_rows(workdir: str) -> list[dict]:
   return rows
 
 
-def _num_latents(record: dict, suffix: str) -> int:
-  d = 0
-  while f"eval/kl_per_dim_{d}{suffix}" in record:
-    d += 1
-  return d
-
-
 def _eval_path(workdir: str) -> str:
   names = [n for n in os.listdir(os.path.join(workdir, "eval"))
            if n.startswith("metrics_") and n.endswith(".json")]
   newest = max(names, key=lambda n: int(n[len("metrics_"):-len(".json")]))
   return os.path.join(workdir, "eval", newest)
-
-
-def _last_with(records: list[dict], key: str) -> dict:
-  return next((r for r in reversed(records) if key in r), {})
 
 
 def series(workdir: str, key: str, name: str = "") -> tuple[np.ndarray,
@@ -553,7 +538,7 @@ trained on. Adam, learning rate {config.optim.learning_rate:g}, batch
 |---|---|
 | BetaVAE, FactorVAE | {scale:.0%} of the published 10,000 / 5,000 points |
 | MIG, DCI, SAP | {points[0]:,} / {points[1]:,} points (published 10,000 / 5,000) |
-| recon, KL, ELBO | nats per image on {config.train.eval_num_examples:,} held-out images; active = KL > {losses.ACTIVE_KL_NATS} nats |
+| recon, KL, ELBO | nats per image of the final parameters on {config.train.eval_num_examples:,} random held-out images (and as many training images for the generalisation test); active = KL > {losses.ACTIVE_KL_NATS} nats |
 | UDR | Lasso variant over the {len(sweep)} members of the sweep |
 
 Each row: mean ± half the range over seeds {sorted({r['seed'] for r in sweep})}.

@@ -11,22 +11,28 @@ into --out. Interrupt it at any point and run the same command again: the
 training resumes from checkpoints and finished scores are not recomputed.
 """
 
+from collections.abc import Callable
 import json
 import os
 import platform
 import sys
 import time
+from typing import Any
 
 from absl import app
 from absl import flags
 from absl import logging
+import flax
 import jax
 from ml_collections import config_flags
+import numpy as np
 
 from betavae_jax import allocator
 from betavae_jax import evaluate
+from betavae_jax import input_pipeline
 from betavae_jax import metric_writer
 from betavae_jax import train
+from betavae_jax import trained_run
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Study config (configs/beta_sweep.py:<preset>).",
@@ -58,26 +64,64 @@ def train_run(config, workdir: str) -> bool:
 
 
 def score_run(workdir: str, step: int, metrics, scale: float,
-              points: tuple[int, int], seed: int) -> dict:
-  """The run's eval/metrics_<step>.json, computed once per settings."""
+              points: tuple[int, int], seed: int,
+              elbo_examples: int) -> dict:
+  """The run's eval/metrics_<step>.json, computed once per settings.
+
+  Holds the metric suite (and UDR) per member, plus 'elbo': the ELBO terms
+  of the final parameters on `elbo_examples` held-out and as many training
+  images, for the generalisation comparison.
+  """
   path = os.path.join(workdir, "eval", f"metrics_{step}.json")
+  done = {}
   if os.path.exists(path):
     with open(path) as f:
       done = json.load(f)
     if (done.get("scale"), done.get("points"), sorted(done.get(
-        "metrics", ()))) == (scale, list(points), sorted(metrics)):
-      return done
+        "metrics", ()))) != (scale, list(points), sorted(metrics)):
+      done = {}
   start = time.perf_counter()
-  result = evaluate.evaluate_run(workdir, step, tuple(metrics), seed=seed,
+  if not done:
+    done = evaluate.evaluate_run(workdir, step, tuple(metrics), seed=seed,
                                  scale=scale, num_train=points[0],
                                  num_test=points[1])
-  result.update(scale=scale, points=list(points), metrics=list(metrics))
-  result.pop("path")
-  _write_json(path, result)
+    done.update(scale=scale, points=list(points), metrics=list(metrics))
+    done.pop("path")
+  if done.get("elbo", {}).get("num_examples") != elbo_examples:
+    done["elbo"] = elbo_by_split(trained_run.load(workdir, step),
+                                 elbo_examples)
+  else:
+    return done
+  _write_json(path, done)
   timing = read_timing(workdir)
-  timing["eval_seconds"] = time.perf_counter() - start
+  timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (
+      time.perf_counter() - start)
   _write_json(os.path.join(workdir, TIMING_FILE), timing)
-  return result
+  return done
+
+
+@flax.struct.dataclass
+class _Params:
+  """What `train.eval_step` reads of a train state."""
+
+  params: Any
+  apply_fn: Callable = flax.struct.field(pytree_node=False)
+
+
+def elbo_by_split(run: trained_run.TrainedRun, num_examples: int,
+                  batch_size: int = 256) -> dict:
+  """Per-member ELBO terms on held-out ('eval') and training images."""
+  p_eval = train.make_steps(run.config, run.pixel_max)[1]
+  state = _Params(params=run.params, apply_fn=run.model.apply)
+  members = run.population.members()
+  out = {"num_examples": num_examples}
+  for split in ("eval", "train"):
+    batches = input_pipeline.eval_batches(run.dataset, batch_size,
+                                          num_examples, split=split)
+    results = train.evaluate(p_eval, state, members, batches)
+    out[split] = [{k: np.asarray(v).tolist() for k, v in r.items()}
+                  for r in results]
+  return out
 
 
 def read_timing(workdir: str) -> dict:
@@ -112,7 +156,7 @@ def main(argv) -> None:
       return
     score_run(run_dir, config.train.num_train_steps, study.metrics[name],
               study.metric_scale, tuple(study.metric_points),
-              study.metric_seed)
+              study.metric_seed, config.train.eval_num_examples)
   hardware = (f"{os.cpu_count()} CPU cores ({platform.machine()}), "
               f"{jax.default_backend()} backend: "
               f"{', '.join(str(d) for d in jax.devices())}")

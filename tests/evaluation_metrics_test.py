@@ -111,6 +111,14 @@ def test_mean_codes_are_cached_by_grid_index():
   for name in chosen:
     assert _without_settings(cached[name]) == _without_settings(
         uncached[name])
+  # A grid whose codes exceed the limit is encoded draw by draw instead.
+  data = FactorImages()
+  factors = data.sample_factors(100, np.random.default_rng(0))
+  over = sampling.CodeCache(data, disentangled, limit_bytes=0)
+  for _ in range(2):
+    np.testing.assert_array_equal(
+        over.codes_of(factors, 32)[0],
+        sampling.encode_factors(data, disentangled, factors)[0])
 
 
 def test_noise_scores_near_chance():

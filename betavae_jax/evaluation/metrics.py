@@ -248,9 +248,9 @@ def compute_all(data: ground_truth.GroundTruthData,
   if not 0 < scale <= 1:
     raise ValueError(f"scale={scale} must lie in (0, 1].")
   sized = lambda n: max(2, round(n * scale))
-  if representation == "mean" and _cache_bytes(data, representation_fn) <= (
-      CACHE_LIMIT_BYTES):
-    representation_fn = sampling.CodeCache(data, representation_fn)
+  if representation == "mean":
+    representation_fn = sampling.CodeCache(data, representation_fn,
+                                           CACHE_LIMIT_BYTES)
   by_metric = {}
   if "beta_vae" in metrics:
     by_metric["beta_vae"] = beta_vae_score(
@@ -275,14 +275,6 @@ def compute_all(data: ground_truth.GroundTruthData,
       if not population:
         by_metric[name] = by_metric[name][0]
   return _label(by_metric, representation, data)
-
-
-def _cache_bytes(data: ground_truth.GroundTruthData,
-                 representation_fn: sampling.RepresentationFn) -> int:
-  """Memory a CodeCache of the whole grid would take (one probe image)."""
-  probe, _ = sampling.as_population(representation_fn(
-      data.images_from_indices(np.zeros(1, np.int64))))
-  return probe.shape[0] * probe.shape[2] * probe.itemsize * data.num_examples
 
 
 def _label(by_metric: dict, representation: str,

@@ -70,12 +70,15 @@ class CodeCache:
   """
 
   def __init__(self, data: ground_truth.GroundTruthData,
-               representation_fn: RepresentationFn):
+               representation_fn: RepresentationFn,
+               limit_bytes: int = 1 << 30):
     self.data = data
     self.representation_fn = representation_fn
+    self.limit_bytes = limit_bytes  # Above it, encode every draw instead.
     self._codes = None  # (P, num_examples, D), filled as images are seen.
     self._seen = np.zeros(data.num_examples, bool)
     self._population = False
+    self._too_big = False  # Set when the grid's codes exceed the limit.
 
   def __call__(self, images: np.ndarray) -> Any:
     return self.representation_fn(images)  # Uncached: images lack indices.
@@ -83,6 +86,9 @@ class CodeCache:
   def codes_of(self, factors: np.ndarray, chunk_size: int
                ) -> tuple[np.ndarray, bool]:
     """Codes (P, N, D) of (N, K) factors, encoding only unseen images."""
+    if self._too_big:
+      return encode_factors(self.data, self.representation_fn, factors,
+                            chunk_size)
     index = self.data.factors_to_index(factors)
     new = np.unique(index[~self._seen[index]])
     for start in range(0, len(new), chunk_size):
@@ -90,8 +96,12 @@ class CodeCache:
       codes, self._population = as_population(
           self.representation_fn(self.data.images_from_indices(rows)))
       if self._codes is None:
-        self._codes = np.zeros(codes.shape[:1] + (self.data.num_examples,)
-                               + codes.shape[2:], codes.dtype)
+        shape = codes.shape[:1] + (self.data.num_examples,) + codes.shape[2:]
+        if np.prod(shape) * codes.itemsize > self.limit_bytes:
+          self._too_big = True
+          return encode_factors(self.data, self.representation_fn, factors,
+                                chunk_size)
+        self._codes = np.zeros(shape, codes.dtype)
       self._codes[:, rows] = codes
       self._seen[rows] = True
     return self._codes[:, index], self._population

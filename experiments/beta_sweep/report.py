@@ -261,24 +261,27 @@ def _capacity_claim(workdir: str) -> str:
       + _verdict(ok))
 
 
+def _grid_models(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+  """The model grid: the sweep's first seed at the grid's betas as the
+  conv / 10-latent cell, and the grid's own runs."""
+  betas = {r["beta"] for name in ("conv_z32", "mlp_z10", "mlp_z32")
+           for r in runs.get(name, ())}
+  seed = min(r["seed"] for r in runs["sweep"])
+  grid = {"conv_z10": [r for r in runs["sweep"]
+                       if r["seed"] == seed and r["beta"] in betas]}
+  grid.update({n: runs[n] for n in ("conv_z32", "mlp_z10", "mlp_z32")
+               if n in runs})
+  return grid
+
+
 def _grid_best(runs: dict[str, list[dict]]) -> dict[str, float]:
   """The beta with the best BEST_BY score for each model of the grid."""
-  grid = {"conv_z10": [r for r in runs["sweep"] if r["seed"] == min(
-      x["seed"] for x in runs["sweep"]) and r["beta"] in _grid_betas(runs)]}
-  for name in ("conv_z32", "mlp_z10", "mlp_z32"):
-    if name in runs:
-      grid[name] = runs[name]
   best = {}
-  for name, rows in grid.items():
+  for name, rows in _grid_models(runs).items():
     betas, score, _ = by_beta(rows, BEST_BY)
     if np.isfinite(score).any():
       best[name] = float(betas[int(np.nanargmax(score))])
   return best if len(best) > 1 else {}
-
-
-def _grid_betas(runs: dict[str, list[dict]]) -> set[float]:
-  return {r["beta"] for name in ("conv_z32", "mlp_z10", "mlp_z32")
-          for r in runs.get(name, ())}
 
 
 # Plots.
@@ -390,13 +393,7 @@ def plot_capacity(workdir: str, out: str) -> str:
 
 def plot_grid(runs: dict[str, list[dict]], out: str) -> str:
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-  betas_wanted = _grid_betas(runs)
-  models = {"conv_z10": [r for r in runs["sweep"] if r["beta"] in betas_wanted
-                         and r["seed"] == min(x["seed"] for x in
-                                              runs["sweep"])]}
-  models.update({n: runs[n] for n in ("conv_z32", "mlp_z10", "mlp_z32")
-                 if n in runs})
-  for name, rows in models.items():
+  for name, rows in _grid_models(runs).items():
     for ax, (key, title) in zip(axes, (("mig.mig", "MIG"),
                                        ("factor_vae.eval_accuracy",
                                         "FactorVAE"))):
@@ -496,8 +493,7 @@ def run_table(runs: dict[str, list[dict]], study, workdirs) -> str:
            "|---|---|---|---|---|---|"]
   for name, rows in runs.items():
     config = study.runs[name]
-    with open(os.path.join(workdirs[name], "timing.json")) as f:
-      timing = json.load(f)
+    timing = _timing(workdirs[name])
     lines.append(
         f"| {name} | {config.model.name}, {config.model.latent_dim} latents,"
         f" {config.objective.name} | {len(rows)} | "
@@ -505,6 +501,12 @@ def run_table(runs: dict[str, list[dict]], study, workdirs) -> str:
         f"{timing.get('train_seconds', np.nan) / 60:.1f} min | "
         f"{timing.get('eval_seconds', np.nan) / 60:.1f} min |")
   return "\n".join(lines)
+
+
+def _timing(workdir: str) -> dict:
+  """run.py's timing.json of a run."""
+  with open(os.path.join(workdir, "timing.json")) as f:
+    return json.load(f)
 
 
 def write_report(study, workdir: str, out: str, hardware: str,
@@ -524,8 +526,7 @@ def write_report(study, workdir: str, out: str, hardware: str,
   if any(n in runs for n in ("conv_z32", "mlp_z10", "mlp_z32")):
     plots["grid"] = plot_grid(runs, out)
   config = study.runs["sweep"]
-  total = sum(json.load(open(os.path.join(wd, "timing.json"))).get(k, 0)
-              for wd in workdirs.values()
+  total = sum(_timing(wd).get(k, 0) for wd in workdirs.values()
               for k in ("train_seconds", "eval_seconds"))
   scale, points = study.metric_scale, tuple(study.metric_points)
   figures = "\n\n".join(f"![{k}]({v})" for k, v in plots.items())

@@ -77,21 +77,24 @@ def score_run(workdir: str, step: int, metrics, scale: float,
   if os.path.exists(path):
     with open(path) as f:
       done = json.load(f)
-    if (done.get("scale"), done.get("points"), sorted(done.get(
-        "metrics", ()))) != (scale, list(points), sorted(metrics)):
-      done = {}
-  start = time.perf_counter()
-  if not done:
+  start, settings = time.perf_counter(), (scale, list(points), sorted(metrics))
+  stale_scores = (done.get("scale"), done.get("points"),
+                  sorted(done.get("metrics", ()))) != settings
+  stale_elbo = done.get("elbo", {}).get("num_examples") != elbo_examples
+  if not (stale_scores or stale_elbo):
+    return done
+  if stale_scores:
+    elbo = done.get("elbo")
     done = evaluate.evaluate_run(workdir, step, tuple(metrics), seed=seed,
                                  scale=scale, num_train=points[0],
                                  num_test=points[1])
-    done.update(scale=scale, points=list(points), metrics=list(metrics))
     done.pop("path")
-  if done.get("elbo", {}).get("num_examples") != elbo_examples:
+    done.update(scale=scale, points=list(points), metrics=list(metrics))
+    if elbo is not None:
+      done["elbo"] = elbo
+  if stale_elbo:
     done["elbo"] = elbo_by_split(trained_run.load(workdir, step),
                                  elbo_examples)
-  else:
-    return done
   _write_json(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (

@@ -22,6 +22,7 @@ and end: on a shared machine, compare only figures from one run.
 
 from collections.abc import Callable, Sequence
 import dataclasses
+import functools
 import importlib.util
 import json
 import os
@@ -39,6 +40,7 @@ import numpy as np
 
 from betavae_jax import allocator
 from betavae_jax import base_config
+from betavae_jax import codec
 from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import train
@@ -268,10 +270,10 @@ def input_pipeline_rate(options: Options, config: ml_collections.ConfigDict,
 
 
 def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
-  """Seconds of `evaluation.metrics.compute_all` on one (untrained) model,
-  or the reason it is not available."""
+  """Seconds the evaluate CLI spends scoring one (untrained) model on every
+  metric at the published sizes, or the reason it is not available."""
   try:
-    from betavae_jax.evaluation import metrics
+    from betavae_jax import evaluate  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     return f"{NOT_AVAILABLE} ({e})"
   if dataset is None or dataset.ground_truth is None:
@@ -280,11 +282,12 @@ def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
   key = jax.random.key(0)
   params = model.init({"params": key, "latent": key},
                       jnp.zeros((1,) + dataset.image_shape), train=True)
-  encode = jax.jit(lambda x: model.apply(
-      params, x.astype(jnp.float32) / dataset.pixel_max,
-      method=model.encode)[0])
+  encode, _ = codec.make_codec(model, dataset.pixel_max)
+  members = jax.tree.map(lambda a: a[None], params["params"])
   start = time.perf_counter()
-  metrics.compute_all(dataset.ground_truth, encode, key)
+  evaluate.score_population(dataset.ground_truth,
+                            functools.partial(encode, members), key,
+                            evaluate.evaluation.METRICS)
   return time.perf_counter() - start
 
 

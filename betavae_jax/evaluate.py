@@ -20,6 +20,7 @@ from absl import flags
 import jax
 import numpy as np
 
+from betavae_jax import allocator
 from betavae_jax import evaluation
 from betavae_jax import metric_writer
 from betavae_jax import trained_run
@@ -37,9 +38,17 @@ def _encode_batched(encode: Encode, images: np.ndarray):
 
   One call on the metrics' 8k-image chunks would hold gigabytes of conv
   activations; batches of 256 keep evaluation within the training memory.
+  Every call gets exactly ENCODE_BATCH images (a short one is padded): the
+  metrics ask for many different counts, and each new shape would compile
+  the encoder again.
   """
-  parts = [tuple(np.asarray(a) for a in encode(images[i:i + ENCODE_BATCH]))
-           for i in range(0, len(images), ENCODE_BATCH)]
+  parts = []
+  for start in range(0, len(images), ENCODE_BATCH):
+    chunk = images[start:start + ENCODE_BATCH]
+    padded = np.zeros((ENCODE_BATCH,) + chunk.shape[1:], chunk.dtype)
+    padded[:len(chunk)] = chunk
+    parts.append(tuple(np.asarray(a)[:, :len(chunk)]
+                       for a in encode(padded)))
   return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
 
 
@@ -154,6 +163,7 @@ def format_table(report: dict) -> str:
 
 def main(argv: Sequence[str]) -> None:
   del argv
+  allocator.keep_heap()  # Before JAX starts its threads; see allocator.py.
   metric_writer.quiet_library_logs()
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS

@@ -50,16 +50,6 @@ class TrainedRun:
     _, decode = codec.make_codec(self.model, self.pixel_max)
     return functools.partial(decode, self.params)
 
-  def representation_fn(self, batch_size: int = 1000):
-    """uint8 images -> (P, N, D) posterior means, in batches."""
-    encode = self.encode_fn()
-
-    def represent(images: np.ndarray) -> np.ndarray:
-      means = [np.asarray(encode(images[i:i + batch_size])[0])
-               for i in range(0, len(images), batch_size)]
-      return np.concatenate(means, axis=1)
-    return represent
-
 
 def load(workdir: str, step: int | None = None) -> TrainedRun:
   """Loads a run's config and the parameters of `step` (default: newest)."""

@@ -35,6 +35,7 @@ from matplotlib.figure import SubFigure
 import numpy as np
 from PIL import Image
 
+from betavae_jax import allocator
 from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax import trained_run
@@ -561,6 +562,7 @@ def _define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  allocator.keep_heap()  # Before JAX starts its threads; see allocator.py.
   f = flags.FLAGS
   options = Options(num_traversal_images=f.traversal_images,
                     traversal_range=(-f.traversal_max, f.traversal_max))

@@ -42,3 +42,20 @@ def test_sample_representation_differs_from_mean():
   assert b.shape == (1, 600, 3) and not np.allclose(b, 1)
   assert evaluate.flat_scores({"mig": {"mig": 0.5, "settings": {}}}) == {
       "mig.mig": 0.5}
+
+
+def test_encoder_always_sees_one_batch_shape():
+  """Any request size reuses one compiled encoder: short batches padded."""
+  shapes = []
+
+  def encode(x):
+    shapes.append(x.shape)
+    codes = x.reshape(1, len(x), -1)[..., :1].astype(np.float32)
+    return codes, np.zeros_like(codes)
+  n = evaluate.ENCODE_BATCH + 7
+  images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1)
+  codes = evaluate.representation_fn(encode, "mean")(images)
+  assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}
+  np.testing.assert_array_equal(codes[0, :, 0], np.arange(n) % 256)
+  evaluate.representation_fn(encode, "mean")(images[:3])
+  assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from betavae_jax import models
+from betavae_jax import population
 
 
 def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
@@ -29,14 +30,17 @@ def make_codec(model: models.BetaVAE,
     decode: (params, latents (P, N, D)) -> decoder outputs (P, N, H, W, C).
   """
 
+  member_encode = population.in_turn_on_cpu(
+      lambda p, x: model.apply({"params": p}, x, method=model.encode))
+  member_decode = population.in_turn_on_cpu(
+      lambda p, z: model.apply({"params": p}, z, method=model.decode))
+
   @jax.jit
   def encode(params, images):
     x = to_float(images, pixel_max)
-    return jax.vmap(lambda p: model.apply({"params": p}, x,
-                                          method=model.encode))(params)
+    return jax.vmap(member_encode, in_axes=(0, None))(params, x)
 
   @jax.jit
   def decode(params, z):
-    return jax.vmap(lambda p, zi: model.apply(
-        {"params": p}, zi.astype(jnp.float32), method=model.decode))(params, z)
+    return jax.vmap(member_decode)(params, z.astype(jnp.float32))
   return encode, decode

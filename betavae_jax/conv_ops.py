@@ -25,8 +25,13 @@ flax train step on a 2-core CPU showed why:
   here. The batching rules below instead loop over members with
   `lax.map` (one compiled body, so compile time does not grow with the
   population; an unrolled loop compiled 4x slower for no speed), or fold
-  members into the batch when the kernel is shared. The train step stays a
-  plain `jax.vmap` over members. Other backends keep XLA's own batching.
+  members into the batch when the kernel is shared, or into the channels
+  when the input is (the first layer sees the images all members share).
+  The train step stays a plain `jax.vmap` over members. Other backends
+  keep XLA's own batching for per-member inputs and kernels. On one CPU
+  device the train step and codec loop over members around the whole
+  model instead (`population.in_turn_on_cpu`, faster still); these rules
+  serve populations sharded over several CPU devices and user code.
 
 Values and gradients match flax's up to float rounding (tests compare them,
 single and vmapped). Spatial sizes must be even, which the encoder's
@@ -228,8 +233,11 @@ def _per_member(fn: Callable, batched: Sequence[bool], *args: jax.Array):
 def _batched(fn: Callable, fold_first: bool) -> Callable:
   """`fn(a, b)` with a member batching rule.
 
-  Members run one by one; when only the first argument is batched and
-  `fold_first`, they are folded into its batch dimension instead.
+  Members run one by one, except where one call does for all: when only
+  `a` is batched and `fold_first`, members fold into its batch dimension;
+  when only `b` is batched, into its channels, since for every primitive
+  here output channel o reads only channel o of `b` (a population's first
+  layer, on images all members share).
   """
   wrapped = jax.custom_batching.custom_vmap(fn)
 
@@ -238,6 +246,9 @@ def _batched(fn: Callable, fold_first: bool) -> Callable:
     if fold_first and batched[0] and not batched[1]:
       y = fn(a.reshape((-1,) + a.shape[2:]), b)
       return y.reshape((size, -1) + y.shape[1:]), True
+    if batched[1] and not batched[0]:
+      y = fn(a, jnp.moveaxis(b, 0, -2).reshape(b.shape[1:-1] + (-1,)))
+      return jnp.moveaxis(y.reshape(y.shape[:-1] + (size, -1)), -2, 0), True
     return _per_member(fn, batched, a, b), True
 
   return wrapped

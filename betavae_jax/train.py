@@ -189,8 +189,9 @@ def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
   with members spread across devices; without, XLA places it on one device.
   """
   kw = dict(config=config, pixel_max=pixel_max)
-  p_train = jax.vmap(functools.partial(train_step, **kw), in_axes=(0, None, 0))
-  p_eval = jax.vmap(functools.partial(eval_step, **kw), in_axes=(0, None, 0))
+  p_train, p_eval = (jax.vmap(population_lib.in_turn_on_cpu(
+      functools.partial(step, **kw)), in_axes=(0, None, 0))
+                     for step in (train_step, eval_step))
   if state_sharding is None:
     return jax.jit(p_train, donate_argnums=0), jax.jit(p_eval)
   ins = (state_sharding, batch_sharding, state_sharding)

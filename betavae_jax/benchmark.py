@@ -282,7 +282,8 @@ def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
   key = jax.random.key(0)
   params = model.init({"params": key, "latent": key},
                       jnp.zeros((1,) + dataset.image_shape), train=True)
-  encode, _ = codec.make_codec(model, dataset.pixel_max)
+  encode, _ = codec.make_codec(model, dataset.pixel_max,
+                               in_turn=models.loops_well(config.model))
   members = jax.tree.map(lambda a: a[None], params["params"])
   start = time.perf_counter()
   evaluate.score_population(dataset.ground_truth,

@@ -20,20 +20,24 @@ def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
   return images.astype(jnp.float32) / pixel_max
 
 
-def make_codec(model: models.BetaVAE,
-               pixel_max: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def make_codec(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
+               ) -> tuple[Callable[..., Any], Callable[..., Any]]:
   """The jitted, member-vmapped encoder and decoder.
+
+  `in_turn` runs members one after another on CPU (`models.loops_well`).
 
   Returns:
     encode: (params, uint8 images (N, H, W, C)) -> (mean, logvar), each
       (P, N, D).
     decode: (params, latents (P, N, D)) -> decoder outputs (P, N, H, W, C).
   """
-
-  member_encode = population.in_turn_on_cpu(
-      lambda p, x: model.apply({"params": p}, x, method=model.encode))
-  member_decode = population.in_turn_on_cpu(
-      lambda p, z: model.apply({"params": p}, z, method=model.decode))
+  member_encode = lambda p, x: model.apply({"params": p}, x,
+                                           method=model.encode)
+  member_decode = lambda p, z: model.apply({"params": p}, z,
+                                           method=model.decode)
+  if in_turn:  # See models.loops_well.
+    member_encode = population.in_turn_on_cpu(member_encode)
+    member_decode = population.in_turn_on_cpu(member_decode)
 
   @jax.jit
   def encode(params, images):

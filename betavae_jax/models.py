@@ -203,6 +203,18 @@ def create_model(config: ml_collections.ConfigDict,
                    f"got {config.name!r}.")
 
 
+def loops_well(config: ml_collections.ConfigDict) -> bool:
+  """Whether a population of this model runs fastest with its members in
+  turn on CPU (`population.in_turn_on_cpu`).
+
+  conv_ops' convolutions and dense layers run as fast inside a loop body as
+  alone; flax's own convolutions get poor layouts there (8 members in turn
+  trained at 12 images/s against 118 for one model), so they keep XLA's
+  batching.
+  """
+  return config.name != "conv" or config.get("conv_impl", "flax") == "fast"
+
+
 def num_params(config: ml_collections.ConfigDict,
                image_shape: tuple[int, int, int]) -> int:
   """Parameters of one model, counted from shapes without computing them."""

@@ -101,13 +101,13 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
   `jax.vmap(fn)`; arguments vmapped with axis None are shared by every
   member. Other backends, where one small model leaves the device idle,
   and several CPU devices (members sharded across them) keep XLA's own
-  batching.
+  batching. Apply it only to models that run well in a loop body
+  (`models.loops_well`).
   """
   wrapped = jax.custom_batching.custom_vmap(fn)
 
   @wrapped.def_vmap
   def rule(size, batched, *args):
-    del size
     if jax.default_backend() != "cpu" or jax.device_count() > 1:
       axes = jax.tree.map(lambda b: 0 if b else None, batched)
       out = jax.vmap(fn, in_axes=tuple(axes))(*args)
@@ -119,7 +119,12 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
         it = iter(member_leaves)
         return fn(*jax.tree.unflatten(
             tree, [next(it) if b else a for a, b in zip(leaves, flags)]))
-      out = lax.map(one, [a for a, b in zip(leaves, flags) if b])
+      per_member = [a for a, b in zip(leaves, flags) if b]
+      if size == 1:  # No loop: XLA lays out some convs badly inside one.
+        out = jax.tree.map(lambda y: jnp.expand_dims(y, 0),
+                           one([a[0] for a in per_member]))
+      else:
+        out = lax.map(one, per_member)
     return out, jax.tree.map(lambda _: True, out)
 
   return wrapped

@@ -189,9 +189,10 @@ def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
   with members spread across devices; without, XLA places it on one device.
   """
   kw = dict(config=config, pixel_max=pixel_max)
-  p_train, p_eval = (jax.vmap(population_lib.in_turn_on_cpu(
-      functools.partial(step, **kw)), in_axes=(0, None, 0))
-                     for step in (train_step, eval_step))
+  steps = [functools.partial(step, **kw) for step in (train_step, eval_step)]
+  if models.loops_well(config.model):
+    steps = [population_lib.in_turn_on_cpu(step) for step in steps]
+  p_train, p_eval = (jax.vmap(step, in_axes=(0, None, 0)) for step in steps)
   if state_sharding is None:
     return jax.jit(p_train, donate_argnums=0), jax.jit(p_eval)
   ins = (state_sharding, batch_sharding, state_sharding)
@@ -405,7 +406,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         shard_index, num_shards, split):
       yield sharding.put_batch(b, batch_sh)
 
-  codec = codec_lib.make_codec(model, dataset.pixel_max)
+  codec = codec_lib.make_codec(model, dataset.pixel_max,
+                               in_turn=models.loops_well(config.model))
   plot_images = visualize.fixed_images(dataset, 64)  # The same at every step.
 
   num_steps = train_cfg.num_train_steps

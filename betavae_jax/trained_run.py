@@ -40,14 +40,18 @@ class TrainedRun:
   def pixel_max(self) -> int:
     return self.dataset.pixel_max
 
+  def _codec(self):
+    return codec.make_codec(self.model, self.pixel_max,
+                            in_turn=models.loops_well(self.config.model))
+
   def encode_fn(self) -> Callable[[np.ndarray], tuple[jax.Array, jax.Array]]:
     """uint8 images (N,H,W,C) -> (mean, logvar), each (P, N, D)."""
-    encode, _ = codec.make_codec(self.model, self.pixel_max)
+    encode, _ = self._codec()
     return functools.partial(encode, self.params)
 
   def decode_fn(self) -> Callable[[jax.Array], jax.Array]:
     """Latents (P, N, D) -> decoder outputs (P, N, H, W, C), per member."""
-    _, decode = codec.make_codec(self.model, self.pixel_max)
+    _, decode = self._codec()
     return functools.partial(decode, self.params)
 
 

@@ -70,3 +70,12 @@ def test_reparameterize_statistics():
 def test_unknown_architecture():
   with pytest.raises(ValueError, match="conv"):
     models.create_model(_model_config("resnet"), (64, 64, 1))
+
+
+def test_only_flax_convs_keep_xla_batching():
+  config = base_config.base_config().model
+  assert models.loops_well(config)  # The default: conv_ops.
+  config.conv_impl = "flax"
+  assert not models.loops_well(config)
+  config.name = "mlp"
+  assert models.loops_well(config)

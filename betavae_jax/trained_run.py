@@ -40,18 +40,19 @@ class TrainedRun:
   def pixel_max(self) -> int:
     return self.dataset.pixel_max
 
-  def _codec(self):
+  def make_codec(self):
+    """The jitted, member-vmapped encode and decode (see `codec.py`)."""
     return codec.make_codec(self.model, self.pixel_max,
                             in_turn=models.loops_well(self.config.model))
 
   def encode_fn(self) -> Callable[[np.ndarray], tuple[jax.Array, jax.Array]]:
     """uint8 images (N,H,W,C) -> (mean, logvar), each (P, N, D)."""
-    encode, _ = self._codec()
+    encode, _ = self.make_codec()
     return functools.partial(encode, self.params)
 
   def decode_fn(self) -> Callable[[jax.Array], jax.Array]:
     """Latents (P, N, D) -> decoder outputs (P, N, H, W, C), per member."""
-    _, decode = self._codec()
+    _, decode = self.make_codec()
     return functools.partial(decode, self.params)
 
 

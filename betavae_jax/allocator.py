@@ -24,7 +24,7 @@ usual trade of a training job (tcmalloc and jemalloc make the same). Call
 it first thing in `main()`, before JAX starts its threads; every CLI here
 does (train, evaluate, visualize, benchmark, the beta sweep). Evaluation
 needs it as much as training: the full metric suite on a trained model
-(about 770k images encoded) took 6 min 31 s without it and 3 min 53 s with
+(723k distinct images encoded) took 6 min 31 s without it and 3 min 53 s with
 it on a 2-core CPU. It does nothing (and returns False) where
 the C library is not glibc, when `BETAVAE_JAX_KEEP_HEAP=0`, or when the
 user already tunes malloc through `MALLOC_*` variables or preloads another

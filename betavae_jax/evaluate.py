@@ -45,10 +45,11 @@ def _encode_batched(encode: Encode, images: np.ndarray):
   parts = []
   for start in range(0, len(images), ENCODE_BATCH):
     chunk = images[start:start + ENCODE_BATCH]
-    padded = np.zeros((ENCODE_BATCH,) + chunk.shape[1:], chunk.dtype)
-    padded[:len(chunk)] = chunk
-    parts.append(tuple(np.asarray(a)[:, :len(chunk)]
-                       for a in encode(padded)))
+    n = len(chunk)
+    if n < ENCODE_BATCH:
+      chunk = np.pad(chunk, [(0, ENCODE_BATCH - n)] + [(0, 0)] * (
+          chunk.ndim - 1))
+    parts.append(tuple(np.asarray(a)[:, :n] for a in encode(chunk)))
   return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
 
 

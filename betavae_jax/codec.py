@@ -6,11 +6,13 @@ member, and the uint8-to-float conversion lives in one place.
 """
 
 from collections.abc import Callable
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population
 
@@ -39,12 +41,15 @@ def make_codec(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
     member_encode = population.in_turn_on_cpu(member_encode)
     member_decode = population.in_turn_on_cpu(member_decode)
 
-  @jax.jit
+  jit = functools.partial(jax.jit,
+                          compiler_options=compiler_options.for_jit())
+
+  @jit
   def encode(params, images):
     x = to_float(images, pixel_max)
     return jax.vmap(member_encode, in_axes=(0, None))(params, x)
 
-  @jax.jit
+  @jit
   def decode(params, z):
     return jax.vmap(member_decode)(params, z.astype(jnp.float32))
   return encode, decode

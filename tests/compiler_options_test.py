@@ -1,0 +1,56 @@
+"""The XLA options of the package's jitted steps."""
+
+import re
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from betavae_jax import compiler_options
+from betavae_jax import conv_ops
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+  compiler_options.for_jit.cache_clear()
+  yield
+  compiler_options.for_jit.cache_clear()
+
+
+def _conv(x, kernel):
+  return conv_ops.conv(x, kernel) * 2.0
+
+
+def _ynn_convolutions(hlo: str) -> list[str]:
+  """Computations that YNNPACK fusions call and that hold a convolution."""
+  called = set(re.findall(r"calls=(%[\w.\-]+).*__ynn_fusion", hlo))
+  blocks = re.split(r"\n(?=\S)", hlo)
+  return [b.split()[0] for b in blocks
+          if b.split() and b.split()[0] in called and "convolution(" in b]
+
+
+def _args():
+  rng = np.random.default_rng(0)
+  return (jnp.asarray(rng.standard_normal((2, 8, 8, 32)), jnp.float32),
+          jnp.asarray(rng.standard_normal((4, 4, 32, 32)), jnp.float32))
+
+
+def test_cpu_convolutions_leave_ynnpack_values_unchanged():
+  options = compiler_options.for_jit()
+  assert options == compiler_options.CPU_OPTIONS
+  compiled = jax.jit(_conv, compiler_options=options).lower(*_args()).compile()
+  hlo = compiled.as_text()
+  assert "convolution(" in hlo
+  assert not _ynn_convolutions(hlo)
+  np.testing.assert_allclose(compiled(*_args()), jax.jit(_conv)(*_args()),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_unknown_option_falls_back_to_defaults(monkeypatch, caplog):
+  monkeypatch.setattr(compiler_options, "CPU_OPTIONS",
+                      {"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH"})
+  with caplog.at_level(logging.WARNING):
+    assert compiler_options.for_jit() == {}
+  assert "not applied" in caplog.text

@@ -2,11 +2,12 @@
 
 XLA:CPU (jaxlib 0.10) hands single dots, single convolutions and reductions
 to the YNNPACK library. Profiling the default model's train step on a
-2-core CPU found YNNPACK's convolutions 1.3-2.2x slower than XLA's own
-(Eigen) at every convolution shape `conv_ops` emits; its dots and
-reductions stay the faster choice. So on CPU the steps keep YNNPACK for
-dots and reductions only: the train step ran 9-13% faster (README,
-"Speed"). Other backends compile with XLA's defaults.
+2-core CPU found YNNPACK's forward convolutions 1.5-2.2x slower than
+XLA's own (Eigen) in every layer with more than one channel on each side
+(`conv_ops` computes the others as dots); its dots and reductions stay the
+faster choice. So on CPU the steps keep YNNPACK for dots and reductions
+only: the train step went from about 76 to 66 ms (README, "Speed").
+Other backends compile with XLA's defaults.
 
 The options go to `jax.jit(..., compiler_options=...)`, per compiled
 function, so the process's other JAX code and `XLA_FLAGS` are untouched.

@@ -45,6 +45,14 @@ def test_bernoulli_finite_for_large_logits():
   assert np.all(np.isfinite(grad))
 
 
+def test_bernoulli_gradient_is_sigmoid_minus_x():
+  """Everywhere, a logit of exactly 0 included (where max and abs kink)."""
+  logits = jnp.array([-30.0, -2.0, 0.0, 0.0, 3.0, 40.0])
+  x = jnp.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+  grad = jax.grad(losses.bernoulli_log_likelihood)(logits, x)
+  np.testing.assert_allclose(grad, x - jax.nn.sigmoid(logits), atol=1e-6)
+
+
 def test_gaussian_matches_density():
   mean, x, std = jnp.array([0.2, 0.4]), jnp.array([0.0, 1.0]), 0.5
   direct = jnp.sum(jax.scipy.stats.norm.logpdf(x, mean, std))

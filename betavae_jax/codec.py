@@ -6,7 +6,6 @@ member, and the uint8-to-float conversion lives in one place.
 """
 
 from collections.abc import Callable
-import functools
 from typing import Any
 
 import jax
@@ -41,15 +40,12 @@ def make_codec(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
     member_encode = population.in_turn_on_cpu(member_encode)
     member_decode = population.in_turn_on_cpu(member_decode)
 
-  jit = functools.partial(jax.jit,
-                          compiler_options=compiler_options.for_jit())
-
-  @jit
+  @compiler_options.jit
   def encode(params, images):
     x = to_float(images, pixel_max)
     return jax.vmap(member_encode, in_axes=(0, None))(params, x)
 
-  @jit
+  @compiler_options.jit
   def decode(params, z):
     return jax.vmap(member_decode)(params, z.astype(jnp.float32))
   return encode, decode

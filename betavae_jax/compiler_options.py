@@ -13,7 +13,9 @@ The options go to `jax.jit(..., compiler_options=...)`, per compiled
 function, so the process's other JAX code and `XLA_FLAGS` are untouched.
 """
 
+from collections.abc import Callable
 import functools
+from typing import Any
 
 from absl import logging
 import jax
@@ -41,3 +43,8 @@ def for_jit() -> dict[str, str]:
                     "XLA's defaults.", e)
     return {}
   return dict(CPU_OPTIONS)
+
+
+def jit(fun: Callable, **kwargs: Any) -> Callable:
+  """`jax.jit(fun, **kwargs)` with this backend's options."""
+  return jax.jit(fun, compiler_options=for_jit(), **kwargs)

@@ -18,7 +18,8 @@ flax train step on a 2-core CPU showed why:
 * Where one side has an image's few channels (the encoder's first layer,
   the decoder's last and their input gradients), each convolution is one
   matrix product of patches with the kernel: convolution libraries leave
-  most of the machine idle over one channel (here 1.4-2.3x slower).
+  most of the machine idle over one channel (a layer's forward and
+  backward here 1.4-1.8x slower).
 * Kernel gradients are single matrix products of space-to-depth images
   with shifted copies of the output gradient (or, with few input channels,
   of the input's patches with the output gradient). The convolution form

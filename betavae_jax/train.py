@@ -194,15 +194,15 @@ def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
   if models.loops_well(config.model):
     steps = [population_lib.in_turn_on_cpu(step) for step in steps]
   p_train, p_eval = (jax.vmap(step, in_axes=(0, None, 0)) for step in steps)
-  jit = functools.partial(jax.jit,
-                          compiler_options=compiler_options.for_jit())
   if state_sharding is None:
-    return jit(p_train, donate_argnums=0), jit(p_eval)
+    return (compiler_options.jit(p_train, donate_argnums=0),
+            compiler_options.jit(p_eval))
   ins = (state_sharding, batch_sharding, state_sharding)
-  return (jit(p_train, in_shardings=ins,
-              out_shardings=(state_sharding, state_sharding),
-              donate_argnums=0),
-          jit(p_eval, in_shardings=ins, out_shardings=state_sharding))
+  return (compiler_options.jit(p_train, in_shardings=ins,
+                               out_shardings=(state_sharding, state_sharding),
+                               donate_argnums=0),
+          compiler_options.jit(p_eval, in_shardings=ins,
+                               out_shardings=state_sharding))
 
 
 def evaluate(p_eval, state: TrainState, members, batches) -> list[dict]:

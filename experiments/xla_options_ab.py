@@ -1,0 +1,121 @@
+r"""Interleaved A/B of the train step under different XLA:CPU options.
+
+  python experiments/xla_options_ab.py --variants=package,xla_defaults,ynn_dots
+
+Compiles the default conv model's population train step (the program that
+`train.make_steps` builds) once per variant of `jax.jit(...,
+compiler_options=...)`, then times the variants round by round, in a fresh
+random order each round, so that the machine's drifting load falls on all
+of them alike. Prints each
+variant's median and 20th-percentile step time and its median relative to
+the first variant. This is the measurement behind
+`betavae_jax/compiler_options.py` and the options listed as tried in the
+README's "Speed" section; on a shared machine, differences under ~3% are
+noise.
+"""
+
+from collections.abc import Sequence
+import functools
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from betavae_jax import allocator
+from betavae_jax import base_config
+from betavae_jax import compiler_options
+from betavae_jax import models
+from betavae_jax import population as population_lib
+from betavae_jax import train
+
+_YNN = "xla_cpu_experimental_ynn_fusion_type"
+_TYPE = "LIBRARY_FUSION_TYPE_"
+VARIANTS = {
+    "package": dict(compiler_options.CPU_OPTIONS),
+    "xla_defaults": {},
+    "ynn_dots": {_YNN: _TYPE + "INDIVIDUAL_DOT"},
+    "ynn_dot_fusions": {_YNN: f"{_TYPE}DOT,{_TYPE}REDUCE"},
+    "ynn_eltwise": {_YNN: f"{_TYPE}INDIVIDUAL_DOT,{_TYPE}REDUCE,"
+                          f"{_TYPE}ELTWISE"},
+    "onednn": dict(compiler_options.CPU_OPTIONS, xla_cpu_use_onednn=True),
+    "onednn_custom_call": dict(compiler_options.CPU_OPTIONS,
+                               xla_cpu_experimental_onednn_custom_call=True),
+    "eigen_single_thread": dict(compiler_options.CPU_OPTIONS,
+                                xla_cpu_multi_thread_eigen=False),
+}
+
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS),
+                              f"Which of {sorted(VARIANTS)}; the first is the "
+                              "reference.")
+_POPULATION = flags.DEFINE_integer("population", 1, "Members per step.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per member step.")
+_ROUNDS = flags.DEFINE_integer("rounds", 7, "Interleaved rounds.")
+_STEPS = flags.DEFINE_integer("steps", 12, "Timed steps per round.")
+
+
+def _step_fn(config, options: dict):
+  """The vmapped train step of `train.make_steps`, jitted with `options`."""
+  step = functools.partial(train.train_step, config=config, pixel_max=1)
+  if models.loops_well(config.model):
+    step = population_lib.in_turn_on_cpu(step)
+  return jax.jit(jax.vmap(step, in_axes=(0, None, 0)), donate_argnums=0,
+                 compiler_options=options)
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  allocator.keep_heap()
+  unknown = set(_VARIANTS.value) - set(VARIANTS)
+  if unknown:
+    raise app.UsageError(f"Unknown variants {sorted(unknown)}; choose from "
+                         f"{sorted(VARIANTS)}.")
+  config = base_config.base_config()
+  config.train.batch_size = _BATCH.value
+  config.model.conv_impl = "fast"
+  config.population.seeds = tuple(range(_POPULATION.value))
+  members = population_lib.from_config(config).members()
+  image_shape = (64, 64, 1)
+  model = models.create_model(config.model, image_shape)
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(
+      (rng.random((_BATCH.value,) + image_shape) < 0.05).astype(np.uint8))
+  runs = {}
+  for name in _VARIANTS.value:
+    fn = _step_fn(config, VARIANTS[name])
+    state = train.create_population_state(config, model, image_shape,
+                                          members)
+    start = time.perf_counter()
+    state, metrics = fn(state, images, members)
+    jax.block_until_ready(metrics["loss"])
+    runs[name] = dict(fn=fn, state=state, times=[],
+                      compile_s=time.perf_counter() - start,
+                      loss=float(metrics["loss"][0]))
+  order = np.random.default_rng(0)
+  for _ in range(_ROUNDS.value):
+    for name in order.permutation(list(runs)):  # No variant always first.
+      run = runs[name]
+      state, metrics = run["fn"](run["state"], images, members)
+      jax.block_until_ready(metrics["loss"])
+      start = time.perf_counter()
+      for _ in range(_STEPS.value):
+        state, metrics = run["fn"](state, images, members)
+      jax.block_until_ready(metrics["loss"])
+      run["times"].append((time.perf_counter() - start) / _STEPS.value)
+      run["state"] = state
+  reference = np.median(next(iter(runs.values()))["times"])
+  print(f"P={_POPULATION.value}, batch {_BATCH.value}, {_ROUNDS.value} "
+        f"interleaved rounds of {_STEPS.value} steps")
+  for name, run in runs.items():
+    median = np.median(run["times"])
+    print(f"{name:20s} median {median * 1e3:6.1f} ms  "
+          f"p20 {np.percentile(run['times'], 20) * 1e3:6.1f} ms  "
+          f"{_POPULATION.value * _BATCH.value / median:6.0f} img/s  "
+          f"x{median / reference:.3f}  compile {run['compile_s']:.1f} s  "
+          f"first loss {run['loss']:.4f}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -182,6 +182,19 @@ def write_plots(writer: metric_writer.MetricWriter, workdir: str, step: int,
     visualize.save(os.path.join(workdir, "plots", str(step)), pictures)
 
 
+def population_steps(config: ml_collections.ConfigDict, pixel_max: int):
+  """The train and eval steps vmapped over members, not yet jitted.
+
+  `make_steps` jits them; experiments that compile the same program under
+  other XLA options (experiments/xla_options_ab.py) jit them their way.
+  """
+  kw = dict(config=config, pixel_max=pixel_max)
+  steps = [functools.partial(step, **kw) for step in (train_step, eval_step)]
+  if models.loops_well(config.model):
+    steps = [population_lib.in_turn_on_cpu(step) for step in steps]
+  return tuple(jax.vmap(step, in_axes=(0, None, 0)) for step in steps)
+
+
 def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
                state_sharding: Any = None, batch_sharding: Any = None):
   """The population-vmapped, jitted train and eval steps.
@@ -189,11 +202,7 @@ def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
   With shardings (see `sharding.py`) the same program runs data parallel or
   with members spread across devices; without, XLA places it on one device.
   """
-  kw = dict(config=config, pixel_max=pixel_max)
-  steps = [functools.partial(step, **kw) for step in (train_step, eval_step)]
-  if models.loops_well(config.model):
-    steps = [population_lib.in_turn_on_cpu(step) for step in steps]
-  p_train, p_eval = (jax.vmap(step, in_axes=(0, None, 0)) for step in steps)
+  p_train, p_eval = population_steps(config, pixel_max)
   if state_sharding is None:
     return (compiler_options.jit(p_train, donate_argnums=0),
             compiler_options.jit(p_eval))

@@ -2,20 +2,18 @@ r"""Interleaved A/B of the train step under different XLA:CPU options.
 
   python experiments/xla_options_ab.py --variants=package,xla_defaults,ynn_dots
 
-Compiles the default conv model's population train step (the program that
-`train.make_steps` builds) once per variant of `jax.jit(...,
-compiler_options=...)`, then times the variants round by round, in a fresh
-random order each round, so that the machine's drifting load falls on all
-of them alike. Prints each
-variant's median and 20th-percentile step time and its median relative to
-the first variant. This is the measurement behind
-`betavae_jax/compiler_options.py` and the options listed as tried in the
-README's "Speed" section; on a shared machine, differences under ~3% are
-noise.
+Compiles the default conv model's population train step
+(`train.population_steps`, the program `train.make_steps` jits) once per
+set of `jax.jit(..., compiler_options=...)`, then times the sets round by
+round, in a fresh random order each round, so that the machine's drifting
+load falls on all of them alike. Prints each set's median and
+20th-percentile step time and its median relative to the first set. This is
+the measurement behind `betavae_jax/compiler_options.py` and the options
+listed as tried in the README's "Speed" section; on a shared machine,
+differences under ~3% are noise.
 """
 
 from collections.abc import Sequence
-import functools
 import time
 
 from absl import app
@@ -56,15 +54,6 @@ _ROUNDS = flags.DEFINE_integer("rounds", 7, "Interleaved rounds.")
 _STEPS = flags.DEFINE_integer("steps", 12, "Timed steps per round.")
 
 
-def _step_fn(config, options: dict):
-  """The vmapped train step of `train.make_steps`, jitted with `options`."""
-  step = functools.partial(train.train_step, config=config, pixel_max=1)
-  if models.loops_well(config.model):
-    step = population_lib.in_turn_on_cpu(step)
-  return jax.jit(jax.vmap(step, in_axes=(0, None, 0)), donate_argnums=0,
-                 compiler_options=options)
-
-
 def main(argv: Sequence[str]) -> None:
   del argv
   allocator.keep_heap()
@@ -84,7 +73,8 @@ def main(argv: Sequence[str]) -> None:
       (rng.random((_BATCH.value,) + image_shape) < 0.05).astype(np.uint8))
   runs = {}
   for name in _VARIANTS.value:
-    fn = _step_fn(config, VARIANTS[name])
+    fn = jax.jit(train.population_steps(config, pixel_max=1)[0],
+                 donate_argnums=0, compiler_options=VARIANTS[name])
     state = train.create_population_state(config, model, image_shape,
                                           members)
     start = time.perf_counter()

@@ -94,10 +94,11 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
   one that XLA:CPU has no fast kernel for: conv_ops then loops over
   members per layer, and slicing and stacking the activations around each
   layer cost a population of 8 about a tenth of its throughput. Looping
-  over members around the whole step (`lax.map`, one compiled body) runs
-  the single-model program P times instead, so a sweep trained together
-  costs no more than its members trained one after another (see the
-  README's speed table). The code still reads, and behaves, as
+  over members around the whole model (`lax.map`, one compiled body: the
+  train step wraps its forward and backward pass, the eval step all of
+  it) runs the single-model program P times instead, so a sweep trained
+  together costs about what its members cost trained one after another
+  (see the README's speed table). The code still reads, and behaves, as
   `jax.vmap(fn)`; arguments vmapped with axis None are shared by every
   member. Other backends, where one small model leaves the device idle,
   and several CPU devices (members sharded across them) keep XLA's own

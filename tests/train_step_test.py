@@ -79,6 +79,31 @@ def test_population_member_matches_single_run(test_config):
       np.testing.assert_allclose(a[0], b[i], rtol=2e-4, atol=2e-6)
 
 
+def _equations(jaxpr):
+  """Every equation of `jaxpr`, nested ones (jit, scan bodies) included."""
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (tuple, list)) else [value]:
+        sub = getattr(sub, "jaxpr", sub)
+        if hasattr(sub, "eqns"):
+          yield from _equations(sub)
+
+
+def test_population_loops_over_gradients_not_the_optimiser(test_config):
+  """On one CPU device members take turns through the model, and the
+  optimiser state stays out of the loop (it updates batched)."""
+  _, members, state, _, _ = _setup(test_config, [1.0, 8.0], [0])
+  p_train, _ = train.population_steps(test_config, pixel_max=1)
+  jaxpr = jax.make_jaxpr(p_train)(state, _images(), members).jaxpr
+  loops = [e for e in _equations(jaxpr) if e.primitive.name == "scan"]
+  assert len(loops) == 1
+  num_params = len(jax.tree.leaves(state.params))
+  num_opt = len(jax.tree.leaves(state.opt_state))
+  # Loss, its terms and one gradient per parameter; no optimiser state.
+  assert num_params < len(loops[0].outvars) < num_params + num_opt
+
+
 def test_same_seed_gives_identical_numbers(test_config):
   images = _images()
   a, ma = _run(test_config.copy_and_resolve_references(), [4.0], [7], 3,

@@ -15,7 +15,8 @@ images/s and the evaluation suite's time are measured when those modules
 can load the data (else the table says 'not available', with the reason).
 
 Every contender runs in this process, under the same allocator settings
-(`allocator.keep_heap`), interleaved round by round; figures are medians
+(`allocator.keep_heap`), interleaved round by round in a fresh random
+order, each training about as many images per round; figures are medians
 over `--repeats` rounds. The machine's load average is recorded at start
 and end: on a shared machine, compare only figures from one run.
 """
@@ -49,7 +50,10 @@ _JAX = flags.DEFINE_list(
     "jax", ["fast:1", "fast:4", "fast:8", "flax:1"],
     "JAX contenders as conv_impl:population_size; the first is the single "
     "model that populations and PyTorch are compared with.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Train steps per timed round.")
+_STEPS = flags.DEFINE_integer(
+    "steps", 20, "Single-model train steps per timed round; a population of "
+    "P runs steps / P (rounded up), so every contender trains about as many "
+    "images per round.")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Interleaved rounds (median).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per step.")
 _TORCH = flags.DEFINE_enum("torch", "auto", ["auto", "off"],
@@ -223,18 +227,29 @@ def torch_contenders(config: ml_collections.ConfigDict,
 
 
 def interleaved_rates(contenders: Sequence[Contender], steps: int,
-                      repeats: int) -> dict[str, list[float]]:
-  """images/s of each contender per round, rounds interleaved."""
+                      repeats: int, seed: int = 0) -> dict[str, list[float]]:
+  """images/s of each contender per round, rounds interleaved.
+
+  Every contender trains about as many images per round (`steps` of the
+  smallest step; a population of P runs steps / P, rounded up), in a fresh
+  random order each round: on a shared machine a contender whose rounds are
+  shorter, or always come first, would otherwise dodge or catch more of the
+  load bursts.
+  """
   for c in contenders:  # Warm caches and thread pools.
     for _ in range(2):
       c.step()
+  images = steps * min(c.images_per_step for c in contenders)
   rates = {c.name: [] for c in contenders}
+  rng = np.random.default_rng(seed)
   for _ in range(repeats):
-    for c in contenders:
+    for i in rng.permutation(len(contenders)):
+      c = contenders[i]
+      n = -(-images // c.images_per_step)
       start = time.perf_counter()
-      for _ in range(steps):
+      for _ in range(n):
         c.step()
-      rates[c.name].append(steps * c.images_per_step /
+      rates[c.name].append(n * c.images_per_step /
                            (time.perf_counter() - start))
   return rates
 
@@ -367,7 +382,8 @@ def format_table(results: dict) -> str:
       + "/".join(f"{x:.2f}" for x in m["load_average_start"]) + ", end "
       + "/".join(f"{x:.2f}" for x in m["load_average_end"]),
       f"batch {results['batch_size']}, median of {results['rounds']} "
-      f"interleaved rounds of {results['steps_per_round']} steps",
+      f"interleaved rounds of {results['steps_per_round']} single-model "
+      "steps (populations: as many images)",
       "",
       f"{'contender':<18}{'images/s':>10}{'first step s':>14}"
       f"{'of matmul peak':>16}"]

@@ -113,10 +113,10 @@ def _loss_fn(params, x: jax.Array, key: jax.Array,
   return _objective(config, terms, member, step)
 
 
-def train_step(state: TrainState, images: jax.Array,
-               member: population_lib.Members, *,
-               config: ml_collections.ConfigDict, pixel_max: int,
-               in_turn: bool = False) -> tuple[TrainState, dict[str, jax.Array]]:
+def train_step(
+    state: TrainState, images: jax.Array, member: population_lib.Members, *,
+    config: ml_collections.ConfigDict, pixel_max: int,
+    in_turn: bool = False) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimisation step of one model.
 
   A non-finite loss or gradient leaves parameters and optimiser state as they

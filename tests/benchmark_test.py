@@ -41,6 +41,24 @@ def test_tiny_run_reports_every_column(tmp_path):
   path.write_text(json.dumps(results))  # JSON-ready.
 
 
+def test_rounds_train_as_many_images_in_a_fresh_order():
+  calls = []
+
+  def contender(name, images_per_step):
+    return benchmark.Contender(name, images_per_step, 0.0,
+                               lambda: calls.append(name))
+
+  contenders = [contender("single", 64), contender("population", 8 * 64)]
+  rates = benchmark.interleaved_rates(contenders, steps=20, repeats=8)
+  assert all(len(r) == 8 and min(r) > 0 for r in rates.values())
+  timed = calls[4:]  # After two warm-up steps each.
+  rounds = [timed[k * 23:(k + 1) * 23] for k in range(8)]
+  # 20 single steps and ceil(20 / 8) = 3 population steps a round.
+  assert all(sorted(r) == ["population"] * 3 + ["single"] * 20
+             for r in rounds)
+  assert {r[0] for r in rounds} == {"single", "population"}
+
+
 def test_contender_specs_are_checked():
   assert benchmark.parse_contenders(["fast:8", "flax:1"]) == [("fast", 8),
                                                               ("flax", 1)]

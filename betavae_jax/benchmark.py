@@ -21,7 +21,7 @@ over `--repeats` rounds. The machine's load average is recorded at start
 and end: on a shared machine, compare only figures from one run.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 import dataclasses
 import functools
 import importlib.util
@@ -44,6 +44,7 @@ from betavae_jax import base_config
 from betavae_jax import codec
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import timing
 from betavae_jax import train
 
 _JAX = flags.DEFINE_list(
@@ -132,25 +133,8 @@ def matmul_gflops(size: int, repeats: int = 5) -> float:
   return 2 * size**3 / float(np.median(times)) / 1e9
 
 
-@dataclasses.dataclass
-class Contender:
-  """A train step to time: `step()` runs one and waits for it."""
-
-  name: str
-  images_per_step: int
-  first_step_s: float
-  step: Callable[[], object]
-
-
-def _images(options: Options, image_shape) -> np.ndarray:
-  """A fixed batch of sparse binary images, like dSprites (~4% lit)."""
-  rng = np.random.default_rng(0)
-  shape = (options.batch_size,) + tuple(image_shape)
-  return (rng.random(shape) < 0.05).astype(np.uint8)
-
-
 def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
-                  size: int, images: np.ndarray) -> Contender:
+                  size: int, images: np.ndarray) -> timing.Contender:
   """The population-vmapped, jitted train step of `train.make_steps`."""
   config = config.copy_and_resolve_references()
   config.model.conv_impl = conv_impl
@@ -170,7 +154,7 @@ def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
   start = time.perf_counter()
   step()
   first = time.perf_counter() - start
-  return Contender(contender_name(conv_impl, size), size * len(images), first,
+  return timing.Contender(contender_name(conv_impl, size), size * len(images), first,
                    step)
 
 
@@ -207,7 +191,7 @@ def _load_torch_baseline():
 
 
 def torch_contenders(config: ml_collections.ConfigDict,
-                     images: np.ndarray) -> list[Contender]:
+                     images: np.ndarray) -> list[timing.Contender]:
   """PyTorch eager and compiled, or none where torch is not installed."""
   torch_baseline = _load_torch_baseline()
   if torch_baseline is None:
@@ -221,37 +205,9 @@ def torch_contenders(config: ml_collections.ConfigDict,
         beta=config.objective.beta)
     start = time.perf_counter()
     step()
-    out.append(Contender(f"torch {mode}", len(images),
+    out.append(timing.Contender(f"torch {mode}", len(images),
                          time.perf_counter() - start, step))
   return out
-
-
-def interleaved_rates(contenders: Sequence[Contender], steps: int,
-                      repeats: int, seed: int = 0) -> dict[str, list[float]]:
-  """images/s of each contender per round, rounds interleaved.
-
-  Every contender trains about as many images per round (`steps` of the
-  smallest step; a population of P runs steps / P, rounded up), in a fresh
-  random order each round: on a shared machine a contender whose rounds are
-  shorter, or always come first, would otherwise dodge or catch more of the
-  load bursts.
-  """
-  for c in contenders:  # Warm caches and thread pools.
-    for _ in range(2):
-      c.step()
-  images = steps * min(c.images_per_step for c in contenders)
-  rates = {c.name: [] for c in contenders}
-  rng = np.random.default_rng(seed)
-  for _ in range(repeats):
-    for i in rng.permutation(len(contenders)):
-      c = contenders[i]
-      n = -(-images // c.images_per_step)
-      start = time.perf_counter()
-      for _ in range(n):
-        c.step()
-      rates[c.name].append(n * c.images_per_step /
-                           (time.perf_counter() - start))
-  return rates
 
 
 def _peak_rss_mib() -> float:
@@ -312,7 +268,7 @@ def run(options: Options,
   """Runs every measurement; returns the results as a JSON-ready dict."""
   load_start = os.getloadavg()
   config = benchmark_config(options)
-  images = _images(options, image_shape)
+  images = timing.sparse_images(options.batch_size, image_shape)
   reference_impl = options.jax[0][0]
   specs = [(reference_impl, 1)] + [s for s in options.jax
                                    if s != (reference_impl, 1)]
@@ -322,7 +278,7 @@ def run(options: Options,
   if options.torch:
     contenders += torch_contenders(config, images)
   peak = matmul_gflops(options.matmul_size)
-  rates = interleaved_rates(contenders, options.steps, options.repeats)
+  rates = timing.interleaved_rates(contenders, options.steps, options.repeats)
   flops = model_flops_per_image(config.model, image_shape)
   results = {
       "machine": {

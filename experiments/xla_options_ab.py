@@ -5,8 +5,9 @@ r"""Interleaved A/B of the train step under different XLA:CPU options.
 Compiles the default conv model's population train step
 (`train.population_steps`, the program `train.make_steps` jits) once per
 set of `jax.jit(..., compiler_options=...)`, then times the sets round by
-round, in a fresh random order each round, so that the machine's drifting
-load falls on all of them alike. Prints each set's median and
+round like the benchmark (`timing.interleaved_rates`: a fresh random
+order each round), so that the machine's drifting load falls on all of
+them alike. Prints each set's median and
 20th-percentile step time and its median relative to the first set. This is
 the measurement behind `betavae_jax/compiler_options.py` and the options
 listed as tried in the README's "Speed" section; on a shared machine,
@@ -27,6 +28,7 @@ from betavae_jax import base_config
 from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import timing
 from betavae_jax import train
 
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
@@ -68,43 +70,38 @@ def main(argv: Sequence[str]) -> None:
   members = population_lib.from_config(config).members()
   image_shape = (64, 64, 1)
   model = models.create_model(config.model, image_shape)
-  rng = np.random.default_rng(0)
-  images = jnp.asarray(
-      (rng.random((_BATCH.value,) + image_shape) < 0.05).astype(np.uint8))
-  runs = {}
+  images = jnp.asarray(timing.sparse_images(_BATCH.value, image_shape))
+  contenders, first_loss = [], {}
   for name in _VARIANTS.value:
     fn = jax.jit(train.population_steps(config, pixel_max=1)[0],
                  donate_argnums=0, compiler_options=VARIANTS[name])
-    state = train.create_population_state(config, model, image_shape,
-                                          members)
+    holder = [train.create_population_state(config, model, image_shape,
+                                            members)]
+
+    def step(fn=fn, holder=holder):
+      holder[0], metrics = fn(holder[0], images, members)
+      return jax.block_until_ready(metrics["loss"])
+
     start = time.perf_counter()
-    state, metrics = fn(state, images, members)
-    jax.block_until_ready(metrics["loss"])
-    runs[name] = dict(fn=fn, state=state, times=[],
-                      compile_s=time.perf_counter() - start,
-                      loss=float(metrics["loss"][0]))
-  order = np.random.default_rng(0)
-  for _ in range(_ROUNDS.value):
-    for name in order.permutation(list(runs)):  # No variant always first.
-      run = runs[name]
-      state, metrics = run["fn"](run["state"], images, members)
-      jax.block_until_ready(metrics["loss"])
-      start = time.perf_counter()
-      for _ in range(_STEPS.value):
-        state, metrics = run["fn"](state, images, members)
-      jax.block_until_ready(metrics["loss"])
-      run["times"].append((time.perf_counter() - start) / _STEPS.value)
-      run["state"] = state
-  reference = np.median(next(iter(runs.values()))["times"])
+    first_loss[name] = float(step()[0])
+    contenders.append(timing.Contender(
+        name, _POPULATION.value * _BATCH.value, time.perf_counter() - start,
+        step))
+  rates = timing.interleaved_rates(contenders, _STEPS.value,
+                                      _ROUNDS.value)
+  # Every variant steps the same images, so a step's time is images / rate.
+  times = {c.name: c.images_per_step / np.asarray(rates[c.name])
+           for c in contenders}
+  reference = np.median(times[contenders[0].name])
   print(f"P={_POPULATION.value}, batch {_BATCH.value}, {_ROUNDS.value} "
         f"interleaved rounds of {_STEPS.value} steps")
-  for name, run in runs.items():
-    median = np.median(run["times"])
-    print(f"{name:20s} median {median * 1e3:6.1f} ms  "
-          f"p20 {np.percentile(run['times'], 20) * 1e3:6.1f} ms  "
-          f"{_POPULATION.value * _BATCH.value / median:6.0f} img/s  "
-          f"x{median / reference:.3f}  compile {run['compile_s']:.1f} s  "
-          f"first loss {run['loss']:.4f}")
+  for c in contenders:
+    median = np.median(times[c.name])
+    print(f"{c.name:20s} median {median * 1e3:6.1f} ms  "
+          f"p20 {np.percentile(times[c.name], 20) * 1e3:6.1f} ms  "
+          f"{c.images_per_step / median:6.0f} img/s  "
+          f"x{median / reference:.3f}  compile {c.first_step_s:.1f} s  "
+          f"first loss {first_loss[c.name]:.4f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import benchmark
+from betavae_jax import timing
 
 
 def test_default_model_flops_per_image():
@@ -45,11 +46,11 @@ def test_rounds_train_as_many_images_in_a_fresh_order():
   calls = []
 
   def contender(name, images_per_step):
-    return benchmark.Contender(name, images_per_step, 0.0,
+    return timing.Contender(name, images_per_step, 0.0,
                                lambda: calls.append(name))
 
   contenders = [contender("single", 64), contender("population", 8 * 64)]
-  rates = benchmark.interleaved_rates(contenders, steps=20, repeats=8)
+  rates = timing.interleaved_rates(contenders, steps=20, repeats=8)
   assert all(len(r) == 8 and min(r) > 0 for r in rates.values())
   timed = calls[4:]  # After two warm-up steps each.
   rounds = [timed[k * 23:(k + 1) * 23] for k in range(8)]

@@ -1,0 +1,58 @@
+"""Timing train steps side by side on a shared machine.
+
+The benchmark (`betavae_jax.benchmark`) and the experiments that compare
+variants of the train step (`experiments/xla_options_ab.py`) time their
+contenders the same way: interleaved rounds, equal work per round, a fresh
+order each round, on the same fixed batch.
+"""
+
+from collections.abc import Callable, Sequence
+import dataclasses
+import time
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Contender:
+  """A train step to time: `step()` runs one and waits for it."""
+
+  name: str
+  images_per_step: int
+  first_step_s: float
+  step: Callable[[], object]
+
+
+def sparse_images(batch_size: int, image_shape) -> np.ndarray:
+  """A fixed batch of sparse binary images, like dSprites (~4% lit)."""
+  rng = np.random.default_rng(0)
+  shape = (batch_size,) + tuple(image_shape)
+  return (rng.random(shape) < 0.05).astype(np.uint8)
+
+
+def interleaved_rates(contenders: Sequence[Contender], steps: int,
+                      repeats: int, seed: int = 0) -> dict[str, list[float]]:
+  """images/s of each contender per round, rounds interleaved.
+
+  Every contender trains about as many images per round (`steps` of the
+  smallest step; a population of P runs steps / P, rounded up), in a fresh
+  random order each round: on a shared machine a contender whose rounds are
+  shorter, or always come first, would otherwise dodge or catch more of the
+  load bursts.
+  """
+  for c in contenders:  # Warm caches and thread pools.
+    for _ in range(2):
+      c.step()
+  images = steps * min(c.images_per_step for c in contenders)
+  rates = {c.name: [] for c in contenders}
+  rng = np.random.default_rng(seed)
+  for _ in range(repeats):
+    for i in rng.permutation(len(contenders)):
+      c = contenders[i]
+      n = -(-images // c.images_per_step)
+      start = time.perf_counter()
+      for _ in range(n):
+        c.step()
+      rates[c.name].append(n * c.images_per_step /
+                           (time.perf_counter() - start))
+  return rates

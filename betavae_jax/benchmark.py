@@ -5,12 +5,14 @@ r"""Training speed of the default model, side by side with PyTorch.
 
 Prints a table and writes JSON with: train images/s of one model and of
 vmapped populations (aggregate over members) for each convolution
-implementation (`model.conv_impl`) named in `--jax`, time to the first step
-(trace + compile + run), model FLOPs per image and the fraction of the
-machine's measured float32 matmul rate that the step reaches, peak
-resident memory while training one model, and, when PyTorch is installed,
-the same model and step in PyTorch eager and `torch.compile` (see
-`experiments/torch_baseline.py`), with the ratios. The input pipeline's
+implementation (`model.conv_impl`) and compute dtype named in `--jax`,
+time to the first step (trace + compile + run), the memory XLA plans for
+the step, model FLOPs per image and the fraction of the machine's measured
+float32 matmul rate that the step reaches, peak resident memory while
+training one model, and, when PyTorch is installed, the same model and
+step in PyTorch eager and `torch.compile` (see
+`experiments/torch_baseline.py`) on the same device (CPU, or CUDA when
+JAX runs on a GPU), with the ratios. The input pipeline's
 images/s and the evaluation suite's time are measured when those modules
 can load the data (else the table says 'not available', with the reason).
 
@@ -49,7 +51,8 @@ from betavae_jax import train
 
 _JAX = flags.DEFINE_list(
     "jax", ["fast:1", "fast:4", "fast:8", "flax:1"],
-    "JAX contenders as conv_impl:population_size; the first is the single "
+    "JAX contenders as conv_impl:population_size[:dtype] (dtype: the "
+    "model's compute dtype, float32 unless named); the first is the single "
     "model that populations and PyTorch are compared with.")
 _STEPS = flags.DEFINE_integer(
     "steps", 20, "Single-model train steps per timed round; a population of "
@@ -70,6 +73,7 @@ _MATMUL = flags.DEFINE_integer("matmul_size", 4096,
 _OUTPUT = flags.DEFINE_string("output", "benchmark.json", "JSON path.")
 
 NOT_AVAILABLE = "not available"
+DTYPES = ("float32", "bfloat16")
 TORCH_BASELINE = "experiments/torch_baseline.py"  # From the repository root.
 
 
@@ -77,8 +81,9 @@ TORCH_BASELINE = "experiments/torch_baseline.py"  # From the repository root.
 class Options:
   """What to run: the flags' values, or tiny ones in tests."""
 
-  jax: Sequence[tuple[str, int]] = (("fast", 1), ("fast", 4), ("fast", 8),
-                                    ("flax", 1))
+  jax: Sequence[tuple[str, int, str]] = (
+      ("fast", 1, "float32"), ("fast", 4, "float32"), ("fast", 8, "float32"),
+      ("flax", 1, "float32"))
   steps: int = 20
   repeats: int = 3
   batch_size: int = 64
@@ -121,8 +126,10 @@ def model_flops_per_image(model_config: ml_collections.ConfigDict,
 
 
 def matmul_gflops(size: int, repeats: int = 5) -> float:
-  """The machine's float32 matmul rate through XLA (median of runs)."""
-  a = jnp.ones((size, size), jnp.float32)
+  """The machine's float32 matmul rate through XLA (median of runs), at
+  XLA's default precision, the one the train step uses (TF32 on recent
+  NVIDIA GPUs). Random operands: zeros or ones can run faster."""
+  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
   f = jax.jit(jnp.matmul)
   f(a, a).block_until_ready()
   times = []
@@ -133,11 +140,25 @@ def matmul_gflops(size: int, repeats: int = 5) -> float:
   return 2 * size**3 / float(np.median(times)) / 1e9
 
 
+def step_memory_mib(compiled) -> float | None:
+  """The device memory XLA plans for one call of a compiled step:
+  arguments and outputs (less what the donated state shares) and
+  temporaries."""
+  m = compiled.memory_analysis()
+  if m is None:  # Backends that do not report it.
+    return None
+  total = (m.argument_size_in_bytes + m.output_size_in_bytes
+           - m.alias_size_in_bytes + m.temp_size_in_bytes)
+  return total / 2**20
+
+
 def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
-                  size: int, images: np.ndarray) -> timing.Contender:
-  """The population-vmapped, jitted train step of `train.make_steps`."""
+                  size: int, dtype: str, images: np.ndarray):
+  """The population-vmapped, jitted train step of `train.make_steps`, and
+  the memory XLA plans for it (MiB)."""
   config = config.copy_and_resolve_references()
   config.model.conv_impl = conv_impl
+  config.model.dtype = dtype
   config.population.seeds = tuple(range(size))
   members = population_lib.from_config(config).members()
   image_shape = images.shape[1:]
@@ -145,32 +166,45 @@ def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
   state = train.create_population_state(config, model, image_shape, members)
   p_train, _ = train.make_steps(config, pixel_max=1)
   batch = jnp.asarray(images)
+  start = time.perf_counter()
+  # Compiled ahead of time, the same program `p_train` would compile on
+  # its first call, so that its memory plan can be read.
+  compiled = p_train.lower(state, batch, members).compile()
   holder = [state]
 
   def step():
-    holder[0], metrics = p_train(holder[0], batch, members)
-    return jax.block_until_ready(metrics["loss"])
+    holder[0], _ = compiled(holder[0], batch, members)
 
-  start = time.perf_counter()
+  def wait():
+    jax.block_until_ready(holder[0])
+
   step()
+  wait()
   first = time.perf_counter() - start
-  return timing.Contender(contender_name(conv_impl, size), size * len(images), first,
-                   step)
+  return (timing.Contender(contender_name(conv_impl, size, dtype),
+                           size * len(images), first, step, wait),
+          step_memory_mib(compiled))
 
 
-def contender_name(conv_impl: str, size: int) -> str:
-  return f"jax {conv_impl} P={size}"
+def contender_name(conv_impl: str, size: int, dtype: str = "float32") -> str:
+  suffix = "" if dtype == "float32" else f" {dtype}"
+  return f"jax {conv_impl} P={size}{suffix}"
 
 
-def parse_contenders(specs: Sequence[str]) -> list[tuple[str, int]]:
-  """['fast:1', 'flax:8'] -> [('fast', 1), ('flax', 8)], checked."""
+def parse_contenders(specs: Sequence[str]) -> list[tuple[str, int, str]]:
+  """['fast:1', 'flax:8:bfloat16'] -> [('fast', 1, 'float32'),
+  ('flax', 8, 'bfloat16')], checked."""
   parsed = []
   for spec in specs:
-    impl, _, size = spec.partition(":")
-    if impl not in models.CONV_IMPLS or not size.isdigit() or int(size) < 1:
-      raise app.UsageError(f"--jax={spec!r}: expected conv_impl:size with "
-                           f"conv_impl in {models.CONV_IMPLS}, size >= 1.")
-    parsed.append((impl, int(size)))
+    fields = spec.split(":")
+    impl, size, dtype = (fields + ["float32"])[:3] if len(fields) in (
+        2, 3) else ("", "", "")
+    if (impl not in models.CONV_IMPLS or not size.isdigit() or int(size) < 1
+        or dtype not in DTYPES):
+      raise app.UsageError(
+          f"--jax={spec!r}: expected conv_impl:size[:dtype] with conv_impl "
+          f"in {models.CONV_IMPLS}, size >= 1, dtype in {DTYPES}.")
+    parsed.append((impl, int(size), dtype))
   return parsed
 
 
@@ -190,23 +224,40 @@ def _load_torch_baseline():
   return module
 
 
+def torch_device(torch_module) -> str | None:
+  """PyTorch's device matching JAX's backend, or None where it has none."""
+  if jax.default_backend() == "cpu":
+    return "cpu"
+  if jax.default_backend() == "gpu" and torch_module.torch.cuda.is_available():
+    return "cuda"
+  return None
+
+
 def torch_contenders(config: ml_collections.ConfigDict,
                      images: np.ndarray) -> list[timing.Contender]:
-  """PyTorch eager and compiled, or none where torch is not installed."""
+  """PyTorch eager and compiled on JAX's kind of device, or none where
+  torch is not installed or cannot use that device."""
   torch_baseline = _load_torch_baseline()
   if torch_baseline is None:
     return []
+  device = torch_device(torch_baseline)
+  if device is None:
+    logging.info("PyTorch baseline not timed: no device like JAX's %s.",
+                 jax.default_backend())
+    return []
   m, opt = config.model, config.optim
+  wait = functools.partial(torch_baseline.wait, device)
   out = []
   for mode in torch_baseline.MODES:
-    step = torch_baseline.make_step(
-        mode, images, channels=m.conv_channels, dense_sizes=m.dense_sizes,
-        latent_dim=m.latent_dim, learning_rate=opt.learning_rate,
-        beta=config.objective.beta)
     start = time.perf_counter()
+    step = torch_baseline.make_step(
+        mode, images, device=device, channels=m.conv_channels,
+        dense_sizes=m.dense_sizes, latent_dim=m.latent_dim,
+        learning_rate=opt.learning_rate, beta=config.objective.beta)
     step()
+    wait()
     out.append(timing.Contender(f"torch {mode}", len(images),
-                         time.perf_counter() - start, step))
+                                time.perf_counter() - start, step, wait))
   return out
 
 
@@ -270,11 +321,15 @@ def run(options: Options,
   config = benchmark_config(options)
   images = timing.sparse_images(options.batch_size, image_shape)
   reference_impl = options.jax[0][0]
-  specs = [(reference_impl, 1)] + [s for s in options.jax
-                                   if s != (reference_impl, 1)]
-  contenders = [jax_contender(config, *specs[0], images)]
-  train_rss = _peak_rss_mib()  # One model only, before any population.
-  contenders += [jax_contender(config, *s, images) for s in specs[1:]]
+  reference = (reference_impl, 1, options.jax[0][2])
+  specs = [reference] + [s for s in options.jax if s != reference]
+  contenders, step_mib = [], {}
+  for i, spec in enumerate(specs):
+    contender, step_mib[contender_name(*spec)] = jax_contender(
+        config, *spec, images)
+    contenders.append(contender)
+    if i == 0:
+      train_rss = _peak_rss_mib()  # One model only, before any population.
   if options.torch:
     contenders += torch_contenders(config, images)
   peak = matmul_gflops(options.matmul_size)
@@ -285,6 +340,7 @@ def run(options: Options,
           "load_average_start": load_start, "cpu_count": os.cpu_count(),
           "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()],
+          "device_kind": jax.devices()[0].device_kind,
           "jax": jax.__version__, "allocator": allocator.describe(),
           "malloc_env": {k: v for k, v in os.environ.items()
                          if k.startswith("MALLOC_")}},
@@ -299,9 +355,10 @@ def run(options: Options,
     results["train"][c.name] = {
         "images_per_s": median, "rounds": rates[c.name],
         "first_step_s": c.first_step_s,
+        "step_memory_mib": step_mib.get(c.name),  # None: PyTorch.
         "matmul_peak_fraction": median * flops / (peak * 1e9)}
   train_rates = {k: v["images_per_s"] for k, v in results["train"].items()}
-  single_name = contender_name(reference_impl, 1)
+  single_name = contender_name(*reference)
   single = train_rates[single_name]
   results["single"] = single_name
   results["vs_single"] = {
@@ -325,6 +382,8 @@ def run(options: Options,
 
 
 def _fmt(value, spec: str) -> str:
+  if value is None:
+    return "-"
   return format(value, spec) if isinstance(value, (int, float)) else value
 
 
@@ -332,7 +391,8 @@ def format_table(results: dict) -> str:
   """The results as a plain-text table."""
   m = results["machine"]
   lines = [
-      f"backend {m['backend']}, {m['cpu_count']} CPUs, jax {m['jax']}; "
+      f"backend {m['backend']} ({m['device_kind']}), {m['cpu_count']} CPUs,"
+      f" jax {m['jax']}; "
       f"allocator: {m['allocator']}",
       "load average (1/5/15 min) start "
       + "/".join(f"{x:.2f}" for x in m["load_average_start"]) + ", end "
@@ -341,11 +401,12 @@ def format_table(results: dict) -> str:
       f"interleaved rounds of {results['steps_per_round']} single-model "
       "steps (populations: as many images)",
       "",
-      f"{'contender':<18}{'images/s':>10}{'first step s':>14}"
-      f"{'of matmul peak':>16}"]
+      f"{'contender':<28}{'images/s':>10}{'first step s':>14}"
+      f"{'step MiB':>10}{'of matmul peak':>16}"]
   for name, r in results["train"].items():
-    lines.append(f"{name:<18}{r['images_per_s']:>10.0f}"
+    lines.append(f"{name:<28}{r['images_per_s']:>10.0f}"
                  f"{r['first_step_s']:>14.1f}"
+                 f"{_fmt(r['step_memory_mib'], '.0f'):>10}"
                  f"{r['matmul_peak_fraction']:>16.1%}")
   lines.append("")
   lines.append(f"aggregate / {results['single']}: " + ", ".join(

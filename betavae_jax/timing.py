@@ -13,14 +13,26 @@ import time
 import numpy as np
 
 
+def _no_wait() -> None:
+  """For steps that finish before they return (PyTorch on CPU)."""
+
+
 @dataclasses.dataclass
 class Contender:
-  """A train step to time: `step()` runs one and waits for it."""
+  """A train step to time.
+
+  `step()` launches one step and may return before it finishes (JAX
+  dispatches asynchronously, PyTorch on CUDA too); `wait()` blocks until
+  every launched step is done. A round times steps launched back to back
+  and one wait, as a training loop runs them: waiting after every step
+  would leave an accelerator idle while Python launches the next.
+  """
 
   name: str
   images_per_step: int
   first_step_s: float
   step: Callable[[], object]
+  wait: Callable[[], object] = _no_wait
 
 
 def sparse_images(batch_size: int, image_shape) -> np.ndarray:
@@ -43,6 +55,7 @@ def interleaved_rates(contenders: Sequence[Contender], steps: int,
   for c in contenders:  # Warm caches and thread pools.
     for _ in range(2):
       c.step()
+    c.wait()
   images = steps * min(c.images_per_step for c in contenders)
   rates = {c.name: [] for c in contenders}
   rng = np.random.default_rng(seed)
@@ -53,6 +66,7 @@ def interleaved_rates(contenders: Sequence[Contender], steps: int,
       start = time.perf_counter()
       for _ in range(n):
         c.step()
+      c.wait()
       rates[c.name].append(n * c.images_per_step /
                            (time.perf_counter() - start))
   return rates

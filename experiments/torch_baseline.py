@@ -6,7 +6,13 @@ Layers, the Bernoulli loss, the beta-weighted KL and Adam match the default
 config, so images/s compare like for like. "eager" runs the module as is;
 "compiled" wraps the whole step (forward, backward, Adam) in
 `torch.compile`. Both use channels-last tensors, PyTorch's faster layout
-for convolutions on CPU.
+for convolutions on CPU and for cuDNN.
+
+On CUDA the two frameworks' default float32 precisions differ: XLA runs
+float32 matmuls and convolutions on the TF32 tensor cores, PyTorch only
+its convolutions. The baseline turns TF32 matmuls on there too
+(`torch.set_float32_matmul_precision("high")`), so both steps do the same
+arithmetic.
 """
 
 from collections.abc import Callable, Sequence
@@ -70,7 +76,7 @@ def _loss(model: ConvVAE, x: torch.Tensor, beta: float) -> torch.Tensor:
   return recon + beta * kl
 
 
-def make_step(mode: str, images: np.ndarray, *,
+def make_step(mode: str, images: np.ndarray, *, device: str = "cpu",
               channels: Sequence[int] = (32, 32, 64, 64),
               dense_sizes: Sequence[int] = (256,), latent_dim: int = 10,
               learning_rate: float = 1e-4,
@@ -80,19 +86,22 @@ def make_step(mode: str, images: np.ndarray, *,
   Args:
     mode: "eager" or "compiled".
     images: (batch, height, width, channels) uint8 pixels in {0, 1}.
+    device: "cpu" or "cuda".
     channels, dense_sizes, latent_dim, learning_rate, beta: the model and
       optimiser settings (the default config's values).
 
   Returns:
-    A function that runs one step and returns the loss as a float, which
-    also waits for the step to finish.
+    A function that launches one step and returns its loss tensor; on CUDA
+    it may return before the step finishes (see `wait`).
   """
   if mode not in MODES:
     raise ValueError(f"mode must be one of {MODES}; got {mode!r}.")
+  if device == "cuda":
+    torch.set_float32_matmul_precision("high")  # TF32, as XLA's default.
   torch.manual_seed(0)
   model = ConvVAE(images.shape[1:], channels, dense_sizes, latent_dim)
-  model = model.to(memory_format=torch.channels_last)
-  x = torch.from_numpy(images).float().permute(0, 3, 1, 2)
+  model = model.to(device, memory_format=torch.channels_last)
+  x = torch.from_numpy(images).float().permute(0, 3, 1, 2).to(device)
   x = x.contiguous(memory_format=torch.channels_last)
   opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
 
@@ -105,4 +114,10 @@ def make_step(mode: str, images: np.ndarray, *,
 
   if mode == "compiled":
     step = torch.compile(step)
-  return lambda: float(step())
+  return step
+
+
+def wait(device: str) -> None:
+  """Blocks until every step launched on `device` has finished."""
+  if device == "cuda":
+    torch.cuda.synchronize()

@@ -12,6 +12,7 @@ from betavae_jax.datasets import dsprites
 from betavae_jax.datasets import dsprites_builder
 from betavae_jax.datasets import dsprites_render
 from betavae_jax.datasets import records
+from betavae_jax.datasets import sources
 
 
 def synthetic(eval_fraction: float = 0.1, **fields) -> input_pipeline.Dataset:
@@ -38,7 +39,7 @@ def test_default_data_config_fields():
   assert set(config.keys()) == {
       "name", "source", "path", "download", "url", "data_dir", "seed",
       "eval_fraction", "split_seed", "image_size", "num_threads",
-      "prefetch"}
+      "prefetch", "in_memory"}
   assert not config.download  # Offline by default.
   assert (config.name, config.source, config.path) == ("dsprites", "auto",
                                                        None)
@@ -199,18 +200,24 @@ def test_dsprites_with_a_bad_file_fails_clearly_and_writes_nothing(
   assert not list((tmp_path / "tfds").glob("betavae_dsprites/*/1.0.0"))
 
 
-def test_batches_from_a_prepared_tfds_dataset(tmp_path: pathlib.Path):
-  n = 4096
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_batches_from_a_prepared_tfds_dataset(tmp_path: pathlib.Path,
+                                              in_memory: bool):
+  n = 4096 + 100  # Not a whole number of the in-memory read blocks.
   builder = dsprites_builder.BetavaeDsprites(
       config=dsprites_builder.DSpritesConfig(
-          name="rendered_first4096", source="render", num_examples=n),
+          name="rendered_first4196", source="render", num_examples=n),
       data_dir=str(tmp_path), file_format="array_record")
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(try_download_gcs=False))
   train, held_out = input_pipeline.split_indices(n, 0.25, 0)
+  source = records.RecordSource(builder, "train", "image",
+                                dsprites_builder.SPECS["image"])
+  if in_memory:
+    source = sources.hold_in_memory(source, binary=True, num_threads=2)
+    assert isinstance(source, sources.PackedBitsSource)
   data = input_pipeline.Dataset(
-      name="dsprites", source=records.RecordSource(
-          builder, "train", "image", dsprites_builder.SPECS["image"]),
+      name="dsprites", source=source,
       ground_truth=None, image_shape=(64, 64, 1), pixel_max=1,
       train_indices=train, eval_indices=held_out)
   batches = take(input_pipeline.batch_iterator(data, 64, seed=0,
@@ -220,3 +227,32 @@ def test_batches_from_a_prepared_tfds_dataset(tmp_path: pathlib.Path):
     expected = dsprites_render.render(
         dsprites.DSprites().index_to_factors(index))
     np.testing.assert_array_equal(batch, expected)
+  last = np.array([n - 1, 0, n - 1])
+  np.testing.assert_array_equal(
+      source.read(last), dsprites_render.render(
+          dsprites.DSprites().index_to_factors(last)))
+
+
+def test_images_held_in_memory_as_bits_or_bytes(monkeypatch):
+  monkeypatch.setattr(sources, "_HOLD_BLOCK", 7)  # Several blocks.
+  rng = np.random.default_rng(0)
+  binary = (rng.random((30, 5, 3, 1)) < 0.3).astype(np.uint8)
+  held = sources.hold_in_memory(sources.ArraySource(binary), True, 2)
+  assert isinstance(held, sources.PackedBitsSource)
+  assert held.image_shape == (5, 3, 1) and len(held) == 30
+  rows = np.array([29, 0, 13, 13])
+  np.testing.assert_array_equal(held.read(rows), binary[rows])
+  grey = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
+  held = sources.hold_in_memory(sources.ArraySource(grey), False, 1)
+  np.testing.assert_array_equal(held.read(rows), grey[rows])
+  with pytest.raises(input_pipeline.DataError, match="other than 0 and 1"):
+    sources.hold_in_memory(sources.ArraySource(grey), True, 1)
+
+
+def test_in_memory_config_holds_the_same_images_as_bits():
+  data = synthetic(in_memory=True)
+  assert isinstance(data.source, sources.PackedBitsSource)
+  assert not isinstance(synthetic().source, sources.PackedBitsSource)
+  rows = np.arange(0, len(data.source), 97)
+  np.testing.assert_array_equal(data.source.read(rows),
+                                synthetic().source.read(rows))

@@ -11,6 +11,7 @@ also gets its ground-truth interface: its records are not in grid order, so
 the grid index of each record is read from its labels once per load.
 """
 
+from collections.abc import Callable
 import difflib
 import importlib.util
 
@@ -43,9 +44,15 @@ def check_name(name: str) -> None:
         f"TensorFlow: {TF_EXTRA}. (dsprites and synthetic need no TF.)")
 
 
-def load(name: str, data_dir: str | None, image_size: int
+def load(name: str, data_dir: str | None, image_size: int,
+         hold: Callable[[sources.ImageSource], sources.ImageSource] | None
+         = None
          ) -> tuple[sources.ImageSource, ground_truth.GroundTruthData | None]:
-  """The train split of a prepared tfds dataset, and Shapes3D's factors."""
+  """The train split of a prepared tfds dataset, and Shapes3D's factors.
+
+  `hold`, if given, replaces the record source before anything reads it
+  (the input pipeline's `config.data.in_memory`).
+  """
   check_name(name)
   builder = tfds.builder(name, data_dir=data_dir)
   if not builder.is_prepared():
@@ -60,6 +67,8 @@ def load(name: str, data_dir: str | None, image_size: int
         f"{name} in {builder.data_dir_root} is not stored as ArrayRecord; "
         f"prepare it again with --file_format=array_record.") from e
   images = ImageRecordSource(records, image_size)
+  if hold is not None:
+    images = hold(images)
   if name != "shapes3d":
     return images, None
   labels = builder.as_data_source(

@@ -224,15 +224,6 @@ def _load_torch_baseline():
   return module
 
 
-def torch_device(torch_module) -> str | None:
-  """PyTorch's device matching JAX's backend, or None where it has none."""
-  if jax.default_backend() == "cpu":
-    return "cpu"
-  if jax.default_backend() == "gpu" and torch_module.torch.cuda.is_available():
-    return "cuda"
-  return None
-
-
 def torch_contenders(config: ml_collections.ConfigDict,
                      images: np.ndarray) -> list[timing.Contender]:
   """PyTorch eager and compiled on JAX's kind of device, or none where
@@ -240,7 +231,7 @@ def torch_contenders(config: ml_collections.ConfigDict,
   torch_baseline = _load_torch_baseline()
   if torch_baseline is None:
     return []
-  device = torch_device(torch_baseline)
+  device = torch_baseline.device_like(jax.default_backend())
   if device is None:
     logging.info("PyTorch baseline not timed: no device like JAX's %s.",
                  jax.default_backend())

@@ -27,6 +27,15 @@ MODES = ("eager", "compiled")
 CUDA_MODES = MODES + ("cudagraphs",)
 
 
+def device_like(jax_backend: str) -> str | None:
+  """PyTorch's device for JAX's backend, or None where PyTorch has none."""
+  if jax_backend == "cpu":
+    return "cpu"
+  if jax_backend == "gpu" and torch.cuda.is_available():
+    return "cuda"
+  return None
+
+
 def modes(device: str) -> tuple[str, ...]:
   """The modes that run on `device`."""
   return CUDA_MODES if device == "cuda" else MODES

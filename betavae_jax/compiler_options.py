@@ -15,6 +15,7 @@ function, so the process's other JAX code and `XLA_FLAGS` are untouched.
 
 from collections.abc import Callable
 import functools
+import os
 from typing import Any
 
 from absl import logging
@@ -48,3 +49,16 @@ def for_jit() -> dict[str, str]:
 def jit(fun: Callable, **kwargs: Any) -> Callable:
   """`jax.jit(fun, **kwargs)` with this backend's options."""
   return jax.jit(fun, compiler_options=for_jit(), **kwargs)
+
+
+def use_persistent_cache(directory: str) -> None:
+  """Keeps compiled programs in `directory` ('' : off), for the process.
+
+  JAX's own cache, keyed by the program, these options, the backend and
+  the jaxlib version; it stores programs that took 1 s or more to compile.
+  An unwritable directory costs a warning, not the run. Entry points call
+  this, before the first compile: it is a process-wide setting.
+  """
+  if directory:
+    jax.config.update("jax_compilation_cache_dir",
+                      os.path.expanduser(directory))

@@ -18,6 +18,7 @@ from ml_collections import config_flags
 
 from betavae_jax import allocator
 from betavae_jax import checkpointing
+from betavae_jax import compiler_options
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
 from betavae_jax import metric_writer
@@ -38,6 +39,7 @@ def main(argv):
   sharding.maybe_initialize_distributed()
   metric_writer.quiet_library_logs()
   config = _CONFIG.value
+  compiler_options.use_persistent_cache(config.compilation_cache_dir)
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("Workdir: %s", os.path.abspath(workdir))
   logging.info("JAX %s on %s", jax.__version__, jax.devices())

@@ -1,6 +1,9 @@
 """The XLA options of the package's jitted steps."""
 
+import os
 import re
+import subprocess
+import sys
 
 from absl import logging
 import jax
@@ -54,3 +57,25 @@ def test_unknown_option_falls_back_to_defaults(monkeypatch, caplog):
   with caplog.at_level(logging.WARNING):
     assert compiler_options.for_jit() == {}
   assert "not applied" in caplog.text
+
+
+def test_persistent_cache_stores_compiled_programs(tmp_path):
+  # A fresh process: the cache directory is a process-wide setting.
+  script = (
+      "import jax, jax.numpy as jnp\n"
+      "from betavae_jax import compiler_options\n"
+      f"compiler_options.use_persistent_cache({str(tmp_path / 'xla')!r})\n"
+      "compiler_options.jit(lambda x: jnp.sin(x) @ x)(jnp.ones((8, 8)))\n")
+  env = dict(os.environ, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+  subprocess.run([sys.executable, "-c", script], check=True, env=env)
+  assert any((tmp_path / "xla").iterdir())
+
+
+def test_persistent_cache_off_for_an_empty_directory(monkeypatch):
+  calls = []
+  monkeypatch.setattr(jax.config, "update", lambda *a: calls.append(a))
+  compiler_options.use_persistent_cache("")
+  assert not calls
+  compiler_options.use_persistent_cache("~/cache")
+  assert calls == [("jax_compilation_cache_dir",
+                    os.path.expanduser("~/cache"))]

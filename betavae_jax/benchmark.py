@@ -26,6 +26,7 @@ and end: on a shared machine, compare only figures from one run.
 from collections.abc import Sequence
 import dataclasses
 import functools
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -258,6 +259,14 @@ def torch_contenders(config: ml_collections.ConfigDict,
   return out
 
 
+def _version(package: str) -> str | None:
+  """The installed version of `package`, or None."""
+  try:
+    return importlib.metadata.version(package)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
 def _peak_rss_mib() -> float:
   """This process's peak resident memory so far (Linux: KiB units)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -340,7 +349,8 @@ def run(options: Options,
           "backend": jax.default_backend(),
           "devices": [str(d) for d in jax.devices()],
           "device_kind": jax.devices()[0].device_kind,
-          "jax": jax.__version__, "allocator": allocator.describe(),
+          "jax": jax.__version__, "torch": _version("torch"),
+          "allocator": allocator.describe(),
           "malloc_env": {k: v for k, v in os.environ.items()
                          if k.startswith("MALLOC_")}},
       "batch_size": options.batch_size, "steps_per_round": options.steps,
@@ -391,7 +401,7 @@ def format_table(results: dict) -> str:
   m = results["machine"]
   lines = [
       f"backend {m['backend']} ({m['device_kind']}), {m['cpu_count']} CPUs,"
-      f" jax {m['jax']}; "
+      f" jax {m['jax']}, torch {m['torch'] or NOT_AVAILABLE}; "
       f"allocator: {m['allocator']}",
       "load average (1/5/15 min) start "
       + "/".join(f"{x:.2f}" for x in m["load_average_start"]) + ", end "

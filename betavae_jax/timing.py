@@ -14,7 +14,7 @@ import numpy as np
 
 
 def _no_wait() -> None:
-  """For steps that finish before they return (PyTorch on CPU)."""
+  """For steps that finish before they return."""
 
 
 @dataclasses.dataclass

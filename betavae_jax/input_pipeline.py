@@ -60,7 +60,7 @@ def default_data_config() -> ml_collections.ConfigDict:
       num_threads=2,  # Host threads reading batches.
       prefetch=4,  # Blocks of batches read ahead of the train step.
       # Read every image into host memory at start (dSprites: 360 MiB as
-      # bits, about 15 s on 2 cores): a batch then costs microseconds of
+      # bits, 10-15 s on 2 cores): a batch then costs microseconds of
       # host time instead of about 1 ms, which bounds one model's training
       # loop where its step is as fast (on a GPU).
       in_memory=False,

@@ -80,13 +80,16 @@ def main(argv: Sequence[str]) -> None:
 
     def step(fn=fn, holder=holder):
       holder[0], metrics = fn(holder[0], images, members)
-      return jax.block_until_ready(metrics["loss"])
+      return metrics["loss"]
+
+    def wait(holder=holder):
+      jax.block_until_ready(holder[0])
 
     start = time.perf_counter()
     first_loss[name] = float(step()[0])
     contenders.append(timing.Contender(
         name, _POPULATION.value * _BATCH.value, time.perf_counter() - start,
-        step))
+        step, wait))
   rates = timing.interleaved_rates(contenders, _STEPS.value,
                                       _ROUNDS.value)
   # Every variant steps the same images, so a step's time is images / rate.

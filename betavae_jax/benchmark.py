@@ -274,27 +274,30 @@ def _peak_rss_mib() -> float:
 
 def input_pipeline_rate(options: Options, config: ml_collections.ConfigDict,
                         num_batches: int = 200):
-  """(images/s of `input_pipeline.batch_iterator`, dataset) or (reason,
-  None) where the pipeline or its data is not available."""
+  """(images/s of `input_pipeline.batch_iterator`, seconds to load the
+  dataset, dataset) or (reason, None, None) where the pipeline or its data
+  is not available."""
   try:
     from betavae_jax import input_pipeline
   except ImportError as e:
-    return f"{NOT_AVAILABLE} ({e})", None
+    return f"{NOT_AVAILABLE} ({e})", None, None
   data_config = config.data.copy_and_resolve_references()
   data_config.name = options.data
   data_config.data_dir = options.data_dir
   try:
+    start = time.perf_counter()
     dataset = input_pipeline.load_dataset(data_config)
+    load_s = time.perf_counter() - start
     batches = input_pipeline.batch_iterator(dataset, options.batch_size,
                                             data_config.seed)
     next(batches)  # Starts the reader threads.
   except input_pipeline.DataError as e:
-    return f"{NOT_AVAILABLE} ({e})", None
+    return f"{NOT_AVAILABLE} ({e})", None, None
   start = time.perf_counter()
   for _ in range(num_batches):
     next(batches)
   rate = num_batches * options.batch_size / (time.perf_counter() - start)
-  return rate, dataset
+  return rate, load_s, dataset
 
 
 def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
@@ -378,10 +381,12 @@ def run(options: Options,
     results["jax_vs_torch"] = {k: single / v for k, v in torch_rates.items()}
     results["jax_vs_torch"]["best"] = single / max(torch_rates.values())
   if options.data:
-    rate, dataset = input_pipeline_rate(options, config)
+    rate, load_s, dataset = input_pipeline_rate(options, config)
   else:
-    rate, dataset = f"{NOT_AVAILABLE} (--data='')", None
+    rate, load_s, dataset = f"{NOT_AVAILABLE} (--data='')", None, None
   results["input_pipeline_images_per_s"] = rate
+  results["data_load_s"] = load_s  # Holding the images, if in_memory.
+  results["data_in_memory"] = config.data.in_memory
   results["eval_suite_s"] = (eval_suite_seconds(config, dataset)
                              if options.eval_suite
                              else f"{NOT_AVAILABLE} (--noeval_suite)")
@@ -434,7 +439,9 @@ def format_table(results: dict) -> str:
       f"peak RSS: {results['train_peak_rss_mib']:.0f} MiB training one model,"
       f" {results['process_peak_rss_mib']:.0f} MiB whole benchmark",
       "input pipeline images/s: "
-      + _fmt(results["input_pipeline_images_per_s"], ".0f"),
+      + _fmt(results["input_pipeline_images_per_s"], ".0f")
+      + f" (data.in_memory={results['data_in_memory']}; loaded in "
+      + _fmt(results["data_load_s"], ".1f") + " s)",
       "evaluation suite s: " + _fmt(results["eval_suite_s"], ".1f")]
   return "\n".join(lines)
 

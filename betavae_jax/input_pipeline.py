@@ -60,10 +60,13 @@ def default_data_config() -> ml_collections.ConfigDict:
       num_threads=2,  # Host threads reading batches.
       prefetch=4,  # Blocks of batches read ahead of the train step.
       # Read every image into host memory at start (dSprites: 360 MiB as
-      # bits, 10-15 s on 2 cores): a batch then costs microseconds of
-      # host time instead of about 1 ms, which bounds one model's training
-      # loop where its step is as fast (on a GPU).
-      in_memory=False,
+      # bits, 10-15 s on 2 cores) when it takes at most in_memory_max_mib:
+      # the training loop's host time per step then drops from about 2 ms
+      # to 0.3-0.4 ms (README, "Speed"), which bounds one model's training
+      # where its step is as fast (on a GPU). Larger datasets are read per
+      # batch.
+      in_memory=True,
+      in_memory_max_mib=1024,
   ))
 
 
@@ -149,8 +152,19 @@ def _load_source(data_config: ml_collections.ConfigDict):
 
 def _held(data_config: ml_collections.ConfigDict,
           source: sources.ImageSource, binary: bool) -> sources.ImageSource:
-  """`source`, or its images read into memory (config.data.in_memory)."""
+  """`source`, or its images read into memory (config.data.in_memory) if
+  they fit in config.data.in_memory_max_mib."""
   if not data_config.get("in_memory", False):  # Runs from before the field.
+    return source
+  limit = data_config.get("in_memory_max_mib", 1024)
+  if limit < 0:
+    raise DataError(f"config.data.in_memory_max_mib={limit} is invalid: "
+                    "must be >= 0.")
+  mib = sources.held_bytes(source, binary) / 2**20
+  if mib > limit:
+    logging.info("Reading %s per batch: held in memory it would take %.0f "
+                 "MiB, over config.data.in_memory_max_mib=%d.",
+                 data_config.name, mib, limit)
     return source
   start = time.perf_counter()
   held = sources.hold_in_memory(source, binary,

@@ -24,6 +24,9 @@ def get_config(preset: str = ""):
     config.train.eval_every_steps = 300
     config.train.eval_num_examples = 1024
     config.train.checkpoint_every_steps = 100
+    # Reading 300 steps of batches costs less than holding all of dSprites
+    # (warm cache, 2 cores: 34.6 s wall against 49.0 s, 14 s of it loading).
+    config.data.in_memory = False
   elif preset:
     raise ValueError(f"Unknown preset {preset!r}; known: 'smoke'.")
   return config

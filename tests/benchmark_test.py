@@ -40,6 +40,9 @@ def test_tiny_run_reports_every_column(tmp_path):
   assert results["eval_suite_s"].startswith(benchmark.NOT_AVAILABLE)
   rate = results["input_pipeline_images_per_s"]
   assert isinstance(rate, float) or rate.startswith(benchmark.NOT_AVAILABLE)
+  if isinstance(rate, float):
+    assert results["data_load_s"] > 0
+  assert results["data_in_memory"]  # The config's default.
   table = benchmark.format_table(results)
   assert "jax fast P=2" in table and "torch" in table
   assert "step MiB" in table

@@ -39,7 +39,7 @@ def test_default_data_config_fields():
   assert set(config.keys()) == {
       "name", "source", "path", "download", "url", "data_dir", "seed",
       "eval_fraction", "split_seed", "image_size", "num_threads",
-      "prefetch", "in_memory"}
+      "prefetch", "in_memory", "in_memory_max_mib"}
   assert not config.download  # Offline by default.
   assert (config.name, config.source, config.path) == ("dsprites", "auto",
                                                        None)
@@ -250,9 +250,23 @@ def test_images_held_in_memory_as_bits_or_bytes(monkeypatch):
 
 
 def test_in_memory_config_holds_the_same_images_as_bits():
-  data = synthetic(in_memory=True)
+  data = synthetic()  # Held by default.
   assert isinstance(data.source, sources.PackedBitsSource)
-  assert not isinstance(synthetic().source, sources.PackedBitsSource)
+  read = synthetic(in_memory=False)
+  assert not isinstance(read.source, sources.PackedBitsSource)
   rows = np.arange(0, len(data.source), 97)
   np.testing.assert_array_equal(data.source.read(rows),
-                                synthetic().source.read(rows))
+                                read.source.read(rows))
+
+
+def test_datasets_over_the_memory_limit_are_read_per_batch():
+  source = synthetic(in_memory=False).source
+  size = sources.held_bytes(source, binary=True)
+  assert size == len(source) * 32 * 32 // 8 and size < 2**20
+  over = synthetic(in_memory_max_mib=0)
+  assert not isinstance(over.source, sources.PackedBitsSource)
+  fits = synthetic(in_memory_max_mib=1)
+  assert isinstance(fits.source, sources.PackedBitsSource)
+  assert sources.held_bytes(source, binary=False) == 8 * size
+  with pytest.raises(input_pipeline.DataError, match="in_memory_max_mib"):
+    synthetic(in_memory_max_mib=-1)

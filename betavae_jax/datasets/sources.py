@@ -62,6 +62,12 @@ class PackedBitsSource:
     return pixels.reshape((len(rows),) + self.image_shape)
 
 
+def held_bytes(source: ImageSource, binary: bool) -> int:
+  """Host memory that `hold_in_memory(source, binary, ...)` fills."""
+  size = math.prod(source.image_shape)
+  return len(source) * (-(-size // 8) if binary else size)
+
+
 def hold_in_memory(source: ImageSource, binary: bool,
                    num_threads: int) -> ImageSource:
   """Every image of `source`, read once into host memory.

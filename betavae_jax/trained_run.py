@@ -56,12 +56,21 @@ class TrainedRun:
     return functools.partial(decode, self.params)
 
 
-def load(workdir: str, step: int | None = None) -> TrainedRun:
-  """Loads a run's config and the parameters of `step` (default: newest)."""
+def load(workdir: str, step: int | None = None,
+         in_memory: bool | None = None) -> TrainedRun:
+  """Loads a run's config and the parameters of `step` (default: newest).
+
+  `in_memory` overrides the run's config.data.in_memory: plots read a few
+  images, where holding all of dSprites would add 10-17 s; the metric suite
+  reads most of them, where holding costs about what it saves on a CPU.
+  """
   with open(os.path.join(workdir, "config.json")) as f:
     config = ml_collections.ConfigDict(json.load(f))
   _tuples(config)
-  dataset = input_pipeline.load_dataset(config.data)
+  data_config = config.data.copy_and_resolve_references()
+  if in_memory is not None:
+    data_config.in_memory = in_memory
+  dataset = input_pipeline.load_dataset(data_config)
   model = models.create_model(config.model, dataset.image_shape)
   pop = population_lib.from_config(config)
   like = _abstract_params(model, dataset.image_shape, pop.size)

@@ -566,7 +566,7 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   options = Options(num_traversal_images=f.traversal_images,
                     traversal_range=(-f.traversal_max, f.traversal_max))
-  run = trained_run.load(f.workdir, f.step)
+  run = trained_run.load(f.workdir, f.step, in_memory=False)  # 64 images.
   pictures, animations = run_figures(run, f.num_images, options, f.gifs)
   directory = os.path.join(run.workdir, "plots", str(run.step))
   for path in save(directory, pictures, animations, options.gif_frame_ms):

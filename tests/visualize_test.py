@@ -247,3 +247,9 @@ def test_cli_writes_plots_of_a_trained_run(tmp_path, test_config):
   assert "traversal_0.png" in written and "traversal_0.gif" in written
   assert "reconstructions.png" in written and "kl_per_latent.png" in written
   assert sorted(os.listdir(tmp_path / "plots" / "2")) == written
+  # Loading follows the run's config.data.in_memory unless told otherwise.
+  assert isinstance(trained_run.load(str(tmp_path)).dataset.source,
+                    sources.PackedBitsSource)
+  assert not isinstance(
+      trained_run.load(str(tmp_path), in_memory=False).dataset.source,
+      sources.PackedBitsSource)

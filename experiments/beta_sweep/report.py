@@ -195,6 +195,7 @@ def _param_counts(runs: dict, workdirs: dict[str, str]) -> str:
     if name in runs:
       with open(os.path.join(workdirs[name], "config.json")) as f:
         config = ml_collections.ConfigDict(json.load(f))
+      config.data.in_memory = False  # Only the shape is needed.
       shape = input_pipeline.load_dataset(config.data).image_shape
       counts["conv_z10" if name == "sweep" else name] = models.num_params(
           config.model, shape)
@@ -415,7 +416,7 @@ def plot_traversals(workdir: str, rows: list[dict], out: str) -> str:
   seed = min(r["seed"] for r in rows)
   chosen = [next(i for i, r in enumerate(rows) if r["beta"] == b
                  and r["seed"] == seed) for b in dict.fromkeys((1.0, best))]
-  run = trained_run.load(workdir)
+  run = trained_run.load(workdir, in_memory=False)  # 8 images to draw.
   encode, decode = _members(run.encode_fn(), run.decode_fn(), chosen,
                             len(rows))
   images = visualize.fixed_images(run.dataset, 8)

@@ -93,8 +93,8 @@ def score_run(workdir: str, step: int, metrics, scale: float,
     if elbo is not None:
       done["elbo"] = elbo
   if stale_elbo:
-    done["elbo"] = elbo_by_split(trained_run.load(workdir, step),
-                                 elbo_examples)
+    done["elbo"] = elbo_by_split(
+        trained_run.load(workdir, step, in_memory=False), elbo_examples)
   _write_json(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (

@@ -8,9 +8,10 @@ jitted train step fed by `batch_iterator` (first: timed after the other
 measurements, its figure reading records fell 10-15%), tfds' own
 per-example decoding through `as_data_source` (the baseline),
 `batch_iterator` batches of 64, and the host side of the training loop
-(what it can feed); then the peak RSS of the whole run. `--noin_memory` reads records per batch instead of holding the
-images in memory. The machine's other load skews every figure: run it
-twice and report the spread.
+(what it can feed); then the peak RSS of the whole run. `--noin_memory`
+reads records per batch instead of holding the images in memory. The
+machine's other load skews every figure: run it twice and report the
+spread.
 """
 
 from collections.abc import Callable

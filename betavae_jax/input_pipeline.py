@@ -112,10 +112,8 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
     DataError: unknown name, missing TensorFlow for a tfds dataset, a
       missing, corrupt or wrong-shaped official file, an invalid field.
   """
+  _check_fields(data_config)
   source, truth, pixel_max = _load_source(data_config)
-  if not 0 <= data_config.eval_fraction < 1:
-    raise DataError(f"config.data.eval_fraction={data_config.eval_fraction}"
-                    f" is invalid: must lie in [0, 1).")
   train, held_out = split_indices(len(source), data_config.eval_fraction,
                                   data_config.split_seed)
   logging.info("Dataset %s: %d train, %d eval images of shape %s.",
@@ -126,6 +124,17 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
                  train_indices=train, eval_indices=held_out,
                  num_threads=max(1, data_config.num_threads),
                  prefetch=max(1, data_config.prefetch))
+
+
+def _check_fields(data_config: ml_collections.ConfigDict) -> None:
+  """Fails on invalid fields before any preparing or reading."""
+  if not 0 <= data_config.eval_fraction < 1:
+    raise DataError(f"config.data.eval_fraction={data_config.eval_fraction}"
+                    f" is invalid: must lie in [0, 1).")
+  limit = data_config.get("in_memory_max_mib", 0)  # Runs from before it.
+  if limit < 0:
+    raise DataError(f"config.data.in_memory_max_mib={limit} is invalid: "
+                    "must be >= 0.")
 
 
 def _load_source(data_config: ml_collections.ConfigDict):
@@ -157,9 +166,6 @@ def _held(data_config: ml_collections.ConfigDict,
   if not data_config.get("in_memory", False):  # Runs from before the field.
     return source
   limit = data_config.get("in_memory_max_mib", 1024)
-  if limit < 0:
-    raise DataError(f"config.data.in_memory_max_mib={limit} is invalid: "
-                    "must be >= 0.")
   mib = sources.held_bytes(source, binary) / 2**20
   if mib > limit:
     logging.info("Reading %s per batch: held in memory it would take %.0f "

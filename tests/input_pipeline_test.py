@@ -270,3 +270,13 @@ def test_datasets_over_the_memory_limit_are_read_per_batch():
   assert sources.held_bytes(source, binary=False) == 8 * size
   with pytest.raises(input_pipeline.DataError, match="in_memory_max_mib"):
     synthetic(in_memory_max_mib=-1)
+
+
+def test_invalid_data_fields_fail_before_anything_is_prepared(tmp_path):
+  for field, value in (("in_memory_max_mib", -1), ("eval_fraction", 1.0)):
+    config = input_pipeline.default_data_config()
+    config.update({"data_dir": str(tmp_path), "source": "render",
+                   field: value})
+    with pytest.raises(input_pipeline.DataError, match=field):
+      input_pipeline.load_dataset(config)
+  assert not list(tmp_path.iterdir())

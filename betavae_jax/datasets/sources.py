@@ -62,10 +62,15 @@ class PackedBitsSource:
     return pixels.reshape((len(rows),) + self.image_shape)
 
 
+def _held_row_bytes(image_shape: tuple[int, ...], binary: bool) -> int:
+  """Bytes of one held image: a bit per pixel if `binary`, else a byte."""
+  size = math.prod(image_shape)
+  return -(-size // 8) if binary else size
+
+
 def held_bytes(source: ImageSource, binary: bool) -> int:
   """Host memory that `hold_in_memory(source, binary, ...)` fills."""
-  size = math.prod(source.image_shape)
-  return len(source) * (-(-size // 8) if binary else size)
+  return len(source) * _held_row_bytes(source.image_shape, binary)
 
 
 def hold_in_memory(source: ImageSource, binary: bool,
@@ -87,7 +92,8 @@ def hold_in_memory(source: ImageSource, binary: bool,
   """
   n, shape = len(source), tuple(source.image_shape)
   size = math.prod(shape)
-  out = np.empty((n, -(-size // 8)) if binary else (n,) + shape, np.uint8)
+  out = np.empty((n, _held_row_bytes(shape, binary)) if binary
+                 else (n,) + shape, np.uint8)
   starts = range(0, n, _HOLD_BLOCK)
   blocks = prefetch.ordered_map(
       lambda start: source.read(np.arange(start, min(start + _HOLD_BLOCK, n))),

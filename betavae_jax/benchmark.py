@@ -45,6 +45,7 @@ import numpy as np
 from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import codec
+from betavae_jax import flops as flops_lib
 from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import timing
@@ -102,43 +103,6 @@ def benchmark_config(options: Options) -> ml_collections.ConfigDict:
   config.train.batch_size = options.batch_size
   config.model.update(options.model_overrides)
   return config
-
-
-def model_flops_per_image(model_config: ml_collections.ConfigDict,
-                          image_shape: tuple[int, int, int]) -> float:
-  """Train-step FLOPs per image of the conv model: 3 x 2 x forward MACs.
-
-  A stride-2 conv and its mirror transposed conv each cost k*k*C_in*C_out
-  multiply-adds per pixel of their smaller side; the backward pass costs
-  twice the forward (input and kernel gradients).
-  """
-  h, w, channels = image_shape
-  macs, c_in = 0, channels
-  for c_out in model_config.conv_channels:
-    h, w = -(-h // 2), -(-w // 2)
-    macs += 2 * h * w * model_config.kernel_size**2 * c_in * c_out
-    c_in = c_out
-  sizes = list(model_config.dense_sizes)
-  encoder = [h * w * c_in] + sizes + [2 * model_config.latent_dim]
-  decoder = [model_config.latent_dim] + sizes + [h * w * c_in]
-  for widths in (encoder, decoder):
-    macs += sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-  return 6.0 * macs
-
-
-def matmul_gflops(size: int, repeats: int = 5) -> float:
-  """The machine's float32 matmul rate through XLA (median of runs), at
-  XLA's default precision, the one the train step uses (TF32 on recent
-  NVIDIA GPUs). Random operands: zeros or ones can run faster."""
-  a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-  f = jax.jit(jnp.matmul)
-  f(a, a).block_until_ready()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    f(a, a).block_until_ready()
-    times.append(time.perf_counter() - start)
-  return 2 * size**3 / float(np.median(times)) / 1e9
 
 
 def step_memory_mib(compiled) -> float | None:
@@ -329,7 +293,7 @@ def run(options: Options,
   load_start = os.getloadavg()
   # First, on an empty device: on a GPU whose memory the populations have
   # filled, XLA picks a slower matmul (197 against 360 TFLOP/s on an H100).
-  peak = matmul_gflops(options.matmul_size)
+  peak = flops_lib.matmul_gflops(options.matmul_size)
   config = benchmark_config(options)
   images = timing.sparse_images(options.batch_size, image_shape)
   reference_impl = options.jax[0][0]
@@ -345,7 +309,7 @@ def run(options: Options,
   if options.torch:
     contenders += torch_contenders(config, images)
   rates = timing.interleaved_rates(contenders, options.steps, options.repeats)
-  flops = model_flops_per_image(config.model, image_shape)
+  flops = flops_lib.model_flops_per_image(config.model, image_shape)
   results = {
       "machine": {
           "load_average_start": load_start, "cpu_count": os.cpu_count(),

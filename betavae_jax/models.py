@@ -30,13 +30,13 @@ def reparameterize(key: jax.Array, mean: jax.Array,
   return mean + jnp.exp(0.5 * logvar) * eps
 
 
-def _padded_size(size: int, factor: int) -> int:
+def padded_size(size: int, factor: int) -> int:
   """Smallest multiple of `factor` that holds `size` pixels."""
   return -(-size // factor) * factor
 
 
-def _conv(impl: str, features: int, kernel_size: int,
-          dtype: Dtype) -> nn.Module:
+def conv_layer(impl: str, features: int, kernel_size: int,
+               dtype: Dtype) -> nn.Module:
   """A 'SAME' stride-2 conv; both impls name their parameters alike."""
   if impl == "fast":
     return conv_ops.Conv(features, kernel_size, dtype=dtype)
@@ -44,8 +44,8 @@ def _conv(impl: str, features: int, kernel_size: int,
                  dtype=dtype)
 
 
-def _conv_transpose(impl: str, features: int, kernel_size: int,
-                    dtype: Dtype) -> nn.Module:
+def conv_transpose_layer(impl: str, features: int, kernel_size: int,
+                         dtype: Dtype) -> nn.Module:
   """A 'SAME' stride-2 transposed conv (kernel not flipped, as flax)."""
   if impl == "fast":
     return conv_ops.ConvTranspose(features, kernel_size, dtype=dtype)
@@ -71,13 +71,14 @@ class ConvEncoder(nn.Module):
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     factor = 2**len(self.channels)
     h, w = x.shape[-3:-1]
-    pad_h, pad_w = _padded_size(h, factor) - h, _padded_size(w, factor) - w
+    pad_h, pad_w = padded_size(h, factor) - h, padded_size(w, factor) - w
     if pad_h or pad_w:
       x = jnp.pad(x, [(0, 0)] * (x.ndim - 3) + [(0, pad_h), (0, pad_w),
                                                  (0, 0)])
     x = x.astype(self.dtype)
     for c in self.channels:
-      x = nn.relu(_conv(self.conv_impl, c, self.kernel_size, self.dtype)(x))
+      layer = conv_layer(self.conv_impl, c, self.kernel_size, self.dtype)
+      x = nn.relu(layer(x))
     x = x.reshape(x.shape[:-3] + (-1,))
     for size in self.dense_sizes:
       x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
@@ -104,8 +105,8 @@ class ConvDecoder(nn.Module):
   def __call__(self, z: jax.Array) -> jax.Array:
     height, width, out_channels = self.image_shape
     factor = 2**len(self.channels)
-    base_h = _padded_size(height, factor) // factor
-    base_w = _padded_size(width, factor) // factor
+    base_h = padded_size(height, factor) // factor
+    base_w = padded_size(width, factor) // factor
     x = z.astype(self.dtype)
     for size in self.dense_sizes:
       x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
@@ -116,7 +117,8 @@ class ConvDecoder(nn.Module):
     # one maps to the image's channels.
     widths = list(self.channels[-2::-1]) + [out_channels]
     for i, c in enumerate(widths):
-      x = _conv_transpose(self.conv_impl, c, self.kernel_size, self.dtype)(x)
+      x = conv_transpose_layer(self.conv_impl, c, self.kernel_size,
+                               self.dtype)(x)
       if i < len(widths) - 1:
         x = nn.relu(x)
     return x[..., :height, :width, :].astype(jnp.float32)

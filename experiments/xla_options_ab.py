@@ -45,6 +45,14 @@ VARIANTS = {
                                xla_cpu_experimental_onednn_custom_call=True),
     "eigen_single_thread": dict(compiler_options.CPU_OPTIONS,
                                 xla_cpu_multi_thread_eigen=False),
+    "vector_width_512": dict(compiler_options.CPU_OPTIONS,
+                             xla_cpu_prefer_vector_width=512),
+    "tiling_propagation": dict(
+        compiler_options.CPU_OPTIONS,
+        xla_cpu_experimental_enable_tiling_propagation=True),
+    "concurrency_scheduler": dict(
+        compiler_options.CPU_OPTIONS,
+        xla_cpu_enable_concurrency_optimized_scheduler=True),
 }
 
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS),

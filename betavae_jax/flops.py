@@ -6,6 +6,7 @@ peak" column and `experiments/benchmark_conv_ops.py`'s per-layer table.
 """
 
 import dataclasses
+import math
 import time
 
 import jax
@@ -64,8 +65,7 @@ def model_flops_per_image(model_config: ml_collections.ConfigDict,
   gradients)."""
   layers = conv_layers(model_config, image_shape)
   macs = sum(layer.macs_per_image for layer in layers)
-  h, w, _ = layers[len(layers) // 2].in_shape  # The decoder's first.
-  flat = h * w * model_config.conv_channels[-1]
+  flat = math.prod(layers[len(layers) // 2].in_shape)  # The decoder's first.
   sizes = list(model_config.dense_sizes)
   encoder = [flat] + sizes + [2 * model_config.latent_dim]
   decoder = [model_config.latent_dim] + sizes + [flat]

@@ -1,21 +1,24 @@
 r"""Time each convolution of the default model, pass by pass.
 
-  python experiments/benchmark_conv_ops.py [--impls=fast,flax]
+  python experiments/benchmark_conv_ops.py [--impls=fast,flax,torch]
       [--batch_size=64] [--repeats=7] [--calls=10] [--output=layers.json]
 
 For every stride-2 layer of the default conv model (`flops.conv_layers`:
 the encoder's convolutions, then the decoder's transposed ones) and every
-`model.conv_impl` named, times the three passes a train step runs: the
-forward pass, the input gradient and the parameter gradient (kernel and
-bias), each jitted on its own under the package's XLA options, on random
-activations of the shapes the model sees. Prints ms per call and GFLOP/s
-(a pass costs the layer's forward multiply-adds x 2), the share of the
-machine's float32 matmul rate, and totals; writes JSON with `--output`.
+implementation named (a `model.conv_impl`, or "torch": the PyTorch
+baseline's layer, `torch_baseline.layer_passes`), times the three passes a
+train step runs: the forward pass, the input gradient and the parameter
+gradient (kernel and bias), JAX's each jitted on its own under the
+package's XLA options, on random activations of the shapes the model sees.
+Prints ms per call and GFLOP/s (a pass costs the layer's forward
+multiply-adds x 2), the share of the machine's float32 matmul rate, and
+totals; writes JSON with `--output`.
 
 This is where the train step's time goes, layer by layer: the measurement
 behind the README's "Where the time goes now". Every (layer, impl, pass)
-is timed round by round in a fresh random order (`timing.interleaved_rates`)
-so that the machine's drifting load falls on all of them alike. Timed
+is timed round by round in a fresh random order (`timing.interleaved_rates`,
+one implementation's passes after another's) so that the machine's
+drifting load falls on all of them alike. Timed
 alone, a pass misses what XLA does across layers in the whole step (fusing
 the relu and bias into the neighbouring copies, running independent
 work side by side), so the totals are a guide, not the step's time.
@@ -40,10 +43,12 @@ from betavae_jax import models
 from betavae_jax import timing
 
 PASSES = ("forward", "input_grad", "param_grad")
+IMPLS = models.CONV_IMPLS + ("torch",)
 
 _IMPLS = flags.DEFINE_list(
     "impls", ["fast", "flax"],
-    f"Convolution implementations, of {models.CONV_IMPLS}.")
+    f"Convolution implementations, of {IMPLS} ('torch' needs PyTorch: "
+    "pip install torch==2.13.0).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per call.")
 _REPEATS = flags.DEFINE_integer("repeats", 7, "Interleaved rounds (median).")
 _CALLS = flags.DEFINE_integer("calls", 10, "Calls of each pass per round.")
@@ -78,22 +83,47 @@ def layer_passes(layer: flops.ConvLayer, impl: str, batch_size: int,
           for name, (f, args) in calls.items()}
 
 
+def _torch_baseline():
+  """experiments/torch_baseline.py and its device like JAX's."""
+  try:
+    import torch_baseline  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise app.UsageError(f"--impls=torch needs PyTorch ({e}): "
+                         "pip install torch==2.13.0") from e
+  device = torch_baseline.device_like(jax.default_backend())
+  if device is None:
+    raise app.UsageError("--impls=torch: PyTorch has no device like JAX's "
+                         f"{jax.default_backend()}.")
+  return torch_baseline, device
+
+
 def measure(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
             batch_size: int, calls: int, repeats: int) -> dict:
   """ms per call of every (layer, impl, pass), medians of interleaved
   rounds."""
+  if "torch" in impls:
+    torch_baseline, device = _torch_baseline()
   contenders = []
   for i, layer in enumerate(layers):
     for impl in impls:
-      passes = layer_passes(layer, impl, batch_size, jax.random.key(i))
+      if impl == "torch":
+        passes = torch_baseline.layer_passes(
+            *torch_baseline.layer_and_inputs(
+                layer.transposed, layer.in_shape, layer.features,
+                layer.kernel_size, batch_size, device=device))
+      else:
+        passes = layer_passes(layer, impl, batch_size, jax.random.key(i))
       for pass_name, call in passes.items():
         holder = [None]
 
         def step(call=call, holder=holder):
           holder[0] = call()
 
-        def wait(holder=holder):
-          jax.block_until_ready(holder[0])
+        def wait(holder=holder, impl=impl):
+          if impl == "torch":
+            torch_baseline.wait(device)
+          else:
+            jax.block_until_ready(holder[0])
 
         start = time.perf_counter()
         step()
@@ -101,8 +131,21 @@ def measure(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
         contenders.append(timing.Contender(
             f"{layer.name}|{impl}|{pass_name}", 1,
             time.perf_counter() - start, step, wait))
-  rates = timing.interleaved_rates(contenders, calls, repeats)
-  return {name: 1e3 / float(np.median(r)) for name, r in rates.items()}
+  # Each round times one implementation's calls together, the
+  # implementations in a fresh order. Timed call by call alongside
+  # PyTorch's, JAX's passes took 62.4 ms in all against 54.4-55.2 ms
+  # without (each framework's worker threads run on after its calls).
+  by_impl = {impl: [c for c in contenders if c.name.split("|")[1] == impl]
+             for impl in impls}
+  rng = np.random.default_rng(0)
+  times = {c.name: [] for c in contenders}
+  for round_ in range(repeats):
+    for i in rng.permutation(len(impls)):
+      rates = timing.interleaved_rates(by_impl[impls[i]], calls, 1,
+                                       seed=round_)
+      for name, r in rates.items():
+        times[name].append(1e3 / r[0])
+  return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def format_table(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
@@ -137,10 +180,10 @@ def format_table(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  unknown = sorted(set(_IMPLS.value) - set(models.CONV_IMPLS))
+  unknown = sorted(set(_IMPLS.value) - set(IMPLS))
   if unknown:
     raise app.UsageError(f"Unknown --impls {unknown}; choose from "
-                         f"{list(models.CONV_IMPLS)}.")
+                         f"{list(IMPLS)}.")
   allocator.keep_heap()
   peak = flops.matmul_gflops(_MATMUL.value)
   config = base_config.base_config()

@@ -141,3 +141,58 @@ def wait(device: str) -> None:
   """Blocks until every step launched on `device` has finished."""
   if device == "cuda":
     torch.cuda.synchronize()
+
+
+
+def layer_and_inputs(transposed: bool, in_shape: tuple[int, int, int],
+                     features: int, kernel_size: int, batch_size: int, *,
+                     device: str = "cpu"):
+  """One stride-2 layer like `ConvVAE`'s, channels-last, with a fixed
+  random input of `in_shape` ((height, width, channels)) and output
+  gradient: (layer, x, dy)."""
+  if kernel_size % 2:
+    raise ValueError(f"kernel_size must be even; got {kernel_size}.")
+  h, w, c = in_shape
+  pad = (kernel_size - 2) // 2  # 'SAME' at stride 2, as ConvVAE's layers.
+  make = nn.ConvTranspose2d if transposed else nn.Conv2d
+  torch.manual_seed(0)
+  layer = make(c, features, kernel_size, 2, pad).to(
+      device, memory_format=torch.channels_last)
+  x = torch.randn(batch_size, c, h, w, device=device).contiguous(
+      memory_format=torch.channels_last)
+  with torch.no_grad():
+    dy = torch.randn_like(layer(x))
+  return layer, x, dy
+
+
+def layer_passes(layer: nn.Module, x: torch.Tensor,
+                 dy: torch.Tensor) -> dict[str, Callable[[], object]]:
+  """The passes a train step runs through `layer`, as no-argument calls:
+  "forward", "input_grad" and "param_grad" (weight and bias).
+
+  Each gradient call runs the backward pass alone, through a graph
+  recorded once here (as a train step's backward pass follows its
+  forward), so that it times what JAX's gradient passes compute.
+  `experiments/benchmark_conv_ops.py` times them beside JAX's.
+  """
+  params = list(layer.parameters())
+  x_in = x.detach().requires_grad_(True)
+  for p in params:
+    p.requires_grad_(False)
+  y_in = layer(x_in)  # A graph back to x only.
+  for p in params:
+    p.requires_grad_(True)
+  y_params = layer(x)  # A graph back to the parameters only.
+
+  def forward():
+    with torch.no_grad():
+      return layer(x)
+
+  def input_grad():
+    return torch.autograd.grad(y_in, x_in, dy, retain_graph=True)
+
+  def param_grad():
+    return torch.autograd.grad(y_params, params, dy, retain_graph=True)
+
+  return {"forward": forward, "input_grad": input_grad,
+          "param_grad": param_grad}

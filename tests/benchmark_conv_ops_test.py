@@ -5,13 +5,21 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from betavae_jax import conv_ops
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*flags):
+def _run(*flags, env=None):
   return subprocess.run(
       [sys.executable, "experiments/benchmark_conv_ops.py", *flags],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+      env=env)
 
 
 def test_times_every_pass_of_every_layer(tmp_path):
@@ -41,3 +49,53 @@ def test_unknown_impl_is_a_usage_error():
   proc = _run("--impls=fast,cudnn")
   assert proc.returncode != 0
   assert "Unknown --impls ['cudnn']" in proc.stderr
+
+
+def test_torch_without_pytorch_is_a_usage_error(tmp_path):
+  fake = tmp_path / "torch"  # Shadows any installed PyTorch.
+  fake.mkdir()
+  (fake / "__init__.py").write_text("raise ImportError('no torch here')\n")
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+  proc = _run("--impls=fast,torch", env=env)
+  assert proc.returncode != 0
+  assert "--impls=torch needs PyTorch (no torch here)" in proc.stderr
+
+
+def test_torch_layers_compute_what_the_fast_layers_compute():
+  """The baseline's layers are the model's: same padding and sizes, and
+  with the same weights, the same values and gradients."""
+  pytest.importorskip("torch")
+  sys.path.insert(0, os.path.join(ROOT, "experiments"))
+  try:
+    import torch_baseline  # pylint: disable=import-outside-toplevel
+  finally:
+    sys.path.pop(0)
+  for transposed, in_shape, features in ((False, (8, 8, 3), 5),
+                                         (True, (4, 4, 3), 5)):
+    layer, x, dy = torch_baseline.layer_and_inputs(transposed, in_shape,
+                                                   features, 4, 2)
+    passes = torch_baseline.layer_passes(layer, x, dy)
+    # PyTorch's Conv2d weight is (out, in, kh, kw); ConvTranspose2d's is
+    # (in, out, kh, kw), its kernel flipped against flax's.
+    to_hwio = ((lambda w: w.transpose(2, 3, 0, 1)[::-1, ::-1]) if transposed
+               else (lambda w: w.transpose(2, 3, 1, 0)))
+    kernel = to_hwio(layer.weight.detach().numpy())
+    params = {"params": {"kernel": jnp.asarray(kernel.copy()),
+                         "bias": jnp.asarray(layer.bias.detach().numpy())}}
+    module = (conv_ops.ConvTranspose if transposed else conv_ops.Conv)(
+        features, 4)
+    x_j = jnp.asarray(x.permute(0, 2, 3, 1).numpy())
+    dy_j = jnp.asarray(dy.permute(0, 2, 3, 1).numpy())
+    y, vjp = jax.vjp(module.apply, params, x_j)
+    d_params, d_x = vjp(dy_j)
+    to_nhwc = lambda t: t.detach().permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(to_nhwc(passes["forward"]()), y, atol=1e-5)
+    np.testing.assert_allclose(to_nhwc(passes["input_grad"]()[0]), d_x,
+                               atol=1e-4)
+    d_weight, d_bias = passes["param_grad"]()
+    np.testing.assert_allclose(to_hwio(d_weight.numpy()),
+                               d_params["params"]["kernel"],
+                               atol=1e-4)
+    np.testing.assert_allclose(d_bias.numpy(), d_params["params"]["bias"],
+                               atol=1e-4)

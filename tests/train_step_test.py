@@ -1,7 +1,6 @@
 """The jitted, population-vmapped train step on fixed arrays."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

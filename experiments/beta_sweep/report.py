@@ -126,7 +126,7 @@ def claims(runs: dict[str, list[dict]], workdirs: dict[str, str]) -> list[str]:
   out.append(
       f"- *Fewer latents stay active as beta grows* (KL > "
       f"{losses.ACTIVE_KL_NATS} nats): active latents "
-      + ", ".join(f"{a:.1f}" for a in active) + f" for beta = "
+      + ", ".join(f"{a:.1f}" for a in active) + " for beta = "
       + ", ".join(f"{b:g}" for b in betas)
       + f"; rho = {rho_a:+.2f} (test: rho <= -{TREND_RHO}): "
       + _verdict(rho_a <= -TREND_RHO))
@@ -161,7 +161,7 @@ def claims(runs: dict[str, list[dict]], workdirs: dict[str, str]) -> list[str]:
   out.append(
       "- *Stronger regularisation generalises better*: held-out minus "
       "training ELBO (nats; 0 = no gap) "
-      + ", ".join(f"{g:+.2f}" for g in gap) + f" for beta = "
+      + ", ".join(f"{g:+.2f}" for g in gap) + " for beta = "
       + ", ".join(f"{b:g}" for b in betas) + f"; rho(beta, gap) = "
       f"{rho_g:+.2f}; the largest gap is {relative:.1%} of the ELBO (test: "
       f"the gap shrinks toward 0 as beta grows, rho >= {TREND_RHO}): "

@@ -37,8 +37,8 @@ import numpy as np
 
 from betavae_jax import allocator
 from betavae_jax import base_config
-from betavae_jax import flops
 from betavae_jax import compiler_options
+from betavae_jax import flops
 from betavae_jax import models
 from betavae_jax import timing
 
@@ -57,8 +57,8 @@ _MATMUL = flags.DEFINE_integer("matmul_size", 4096,
 _OUTPUT = flags.DEFINE_string("output", "", "JSON path ('' : none).")
 
 
-def layer_passes(layer: flops.ConvLayer, impl: str, batch_size: int,
-                 key: jax.Array) -> dict[str, Callable[[], jax.Array]]:
+def jax_layer_passes(layer: flops.ConvLayer, impl: str, batch_size: int,
+                     key: jax.Array) -> dict[str, Callable[[], jax.Array]]:
   """The three passes of one layer as jitted calls on fixed random inputs."""
   make = (models.conv_transpose_layer if layer.transposed
           else models.conv_layer)
@@ -112,7 +112,8 @@ def measure(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
                 layer.transposed, layer.in_shape, layer.features,
                 layer.kernel_size, batch_size, device=device))
       else:
-        passes = layer_passes(layer, impl, batch_size, jax.random.key(i))
+        passes = jax_layer_passes(layer, impl, batch_size,
+                                  jax.random.key(i))
       for pass_name, call in passes.items():
         holder = [None]
 
@@ -134,7 +135,8 @@ def measure(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
   # Each round times one implementation's calls together, the
   # implementations in a fresh order. Timed call by call alongside
   # PyTorch's, JAX's passes took 62.4 ms in all against 54.4-55.2 ms
-  # without (each framework's worker threads run on after its calls).
+  # without: most likely each framework's worker threads, still spinning
+  # after its calls, slow the other's down.
   by_impl = {impl: [c for c in contenders if c.name.split("|")[1] == impl]
              for impl in impls}
   rng = np.random.default_rng(0)

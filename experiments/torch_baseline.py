@@ -8,6 +8,9 @@ config, so images/s compare like for like. "eager" runs the module as is;
 `torch.compile`. Both use channels-last tensors, PyTorch's faster layout
 for convolutions on CPU and for cuDNN.
 
+`layer_and_inputs` and `layer_passes` give one layer's forward and
+gradient passes alone, for `experiments/benchmark_conv_ops.py`.
+
 On CUDA the two frameworks' default float32 precisions differ: XLA runs
 float32 matmuls and convolutions on the TF32 tensor cores, PyTorch only
 its convolutions. The baseline turns TF32 matmuls on there too
@@ -141,7 +144,6 @@ def wait(device: str) -> None:
   """Blocks until every step launched on `device` has finished."""
   if device == "cuda":
     torch.cuda.synchronize()
-
 
 
 def layer_and_inputs(transposed: bool, in_shape: tuple[int, int, int],

@@ -42,6 +42,8 @@ from betavae_jax.datasets import tfds_images
 DataError = errors.DataError
 _BLOCK_IMAGES = 1024  # Images read per call (see the module docstring).
 _EVAL_SUBSET_SEED = 0  # Which training images stand in for a missing split.
+# Datasets whose held images would take more are read per batch.
+IN_MEMORY_MAX_MIB = 1024
 
 
 def default_data_config() -> ml_collections.ConfigDict:
@@ -66,7 +68,7 @@ def default_data_config() -> ml_collections.ConfigDict:
       # where its step is as fast (on a GPU). Larger datasets are read per
       # batch.
       in_memory=True,
-      in_memory_max_mib=1024,
+      in_memory_max_mib=IN_MEMORY_MAX_MIB,
   ))
 
 
@@ -131,7 +133,7 @@ def _check_fields(data_config: ml_collections.ConfigDict) -> None:
   if not 0 <= data_config.eval_fraction < 1:
     raise DataError(f"config.data.eval_fraction={data_config.eval_fraction}"
                     f" is invalid: must lie in [0, 1).")
-  limit = data_config.get("in_memory_max_mib", 0)  # Runs from before it.
+  limit = _in_memory_max_mib(data_config)
   if limit < 0:
     raise DataError(f"config.data.in_memory_max_mib={limit} is invalid: "
                     "must be >= 0.")
@@ -159,13 +161,18 @@ def _load_source(data_config: ml_collections.ConfigDict):
   return source, truth, 255
 
 
+def _in_memory_max_mib(data_config: ml_collections.ConfigDict) -> float:
+  """The config's limit, or the default for runs saved before the field."""
+  return data_config.get("in_memory_max_mib", IN_MEMORY_MAX_MIB)
+
+
 def _held(data_config: ml_collections.ConfigDict,
           source: sources.ImageSource, binary: bool) -> sources.ImageSource:
   """`source`, or its images read into memory (config.data.in_memory) if
   they fit in config.data.in_memory_max_mib."""
   if not data_config.get("in_memory", False):  # Runs from before the field.
     return source
-  limit = data_config.get("in_memory_max_mib", 1024)
+  limit = _in_memory_max_mib(data_config)
   mib = sources.held_bytes(source, binary) / 2**20
   if mib > limit:
     logging.info("Reading %s per batch: held in memory it would take %.0f "

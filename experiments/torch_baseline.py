@@ -44,6 +44,15 @@ def modes(device: str) -> tuple[str, ...]:
   return CUDA_MODES if device == "cuda" else MODES
 
 
+def stride2_layer(transposed: bool, in_channels: int, features: int,
+                  kernel_size: int = 4) -> nn.Module:
+  """flax's 'SAME' stride-2 conv, or transposed conv, in PyTorch."""
+  if kernel_size % 2:
+    raise ValueError(f"kernel_size must be even; got {kernel_size}.")
+  make = nn.ConvTranspose2d if transposed else nn.Conv2d
+  return make(in_channels, features, kernel_size, 2, (kernel_size - 2) // 2)
+
+
 class ConvVAE(nn.Module):
   """Four 4x4 stride-2 convs, dense layers, the mirror decoder."""
 
@@ -57,7 +66,7 @@ class ConvVAE(nn.Module):
     flat = channels[-1] * (height // factor) * (width // factor)
     layers, c_in = [], in_channels
     for c in channels:
-      layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.ReLU()]
+      layers += [stride2_layer(False, c_in, c), nn.ReLU()]
       c_in = c
     layers.append(nn.Flatten())
     for size in dense_sizes:
@@ -74,7 +83,7 @@ class ConvVAE(nn.Module):
     widths = list(channels[-2::-1]) + [in_channels]
     c_in = channels[-1]
     for i, c in enumerate(widths):
-      layers.append(nn.ConvTranspose2d(c_in, c, 4, 2, 1))
+      layers.append(stride2_layer(True, c_in, c))
       if i < len(widths) - 1:
         layers.append(nn.ReLU())
       c_in = c
@@ -149,16 +158,12 @@ def wait(device: str) -> None:
 def layer_and_inputs(transposed: bool, in_shape: tuple[int, int, int],
                      features: int, kernel_size: int, batch_size: int, *,
                      device: str = "cpu"):
-  """One stride-2 layer like `ConvVAE`'s, channels-last, with a fixed
+  """One of `ConvVAE`'s stride-2 layers, channels-last, with a fixed
   random input of `in_shape` ((height, width, channels)) and output
   gradient: (layer, x, dy)."""
-  if kernel_size % 2:
-    raise ValueError(f"kernel_size must be even; got {kernel_size}.")
   h, w, c = in_shape
-  pad = (kernel_size - 2) // 2  # 'SAME' at stride 2, as ConvVAE's layers.
-  make = nn.ConvTranspose2d if transposed else nn.Conv2d
   torch.manual_seed(0)
-  layer = make(c, features, kernel_size, 2, pad).to(
+  layer = stride2_layer(transposed, c, features, kernel_size).to(
       device, memory_format=torch.channels_last)
   x = torch.randn(batch_size, c, h, w, device=device).contiguous(
       memory_format=torch.channels_last)

@@ -82,6 +82,9 @@ def base_config() -> ml_collections.ConfigDict:
       plot_every_steps=10_000,  # Figures to TensorBoard and plots/; 0: off.
       checkpoint_every_steps=5_000,
       max_checkpoints_to_keep=3,
+      # Checkpoints at multiples of this step are never deleted (0: none),
+      # for scoring a long run at chosen steps afterwards.
+      keep_checkpoint_every_steps=0,
       start_fresh=False,  # True ignores checkpoints already in the workdir.
   ))
   return config

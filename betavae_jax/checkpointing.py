@@ -35,13 +35,17 @@ def set_aside_all(workdir: str) -> None:
     logging.warning("start_fresh: moved existing checkpoints to %s.", target)
 
 
-def create_manager(workdir: str, max_to_keep: int) -> ocp.CheckpointManager:
+def create_manager(workdir: str, max_to_keep: int,
+                   keep_period: int = 0) -> ocp.CheckpointManager:
   """An async manager in `<workdir>/checkpoints` keeping `max_to_keep`.
 
+  Checkpoints at multiples of `keep_period` (0: none) are kept besides, so a
+  long run can be scored afterwards at chosen steps while saving often.
   Every `save` call is honoured: the train loop owns the save schedule.
   """
   options = ocp.CheckpointManagerOptions(
-      max_to_keep=max_to_keep, create=True, enable_async_checkpointing=True)
+      max_to_keep=max_to_keep, keep_period=keep_period or None, create=True,
+      enable_async_checkpointing=True)
   return ocp.CheckpointManager(
       os.path.join(os.path.abspath(workdir), "checkpoints"), options=options,
       item_names=("state", "config", "meta"))

@@ -75,6 +75,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("num_train_steps", "log_every_steps",
                 "checkpoint_every_steps", "eval_batch_size"):
     _require(train[field] >= 1, f"train.{field}", train[field], "must be >= 1")
+  _require(train.max_checkpoints_to_keep >= 1,
+           "train.max_checkpoints_to_keep", train.max_checkpoints_to_keep,
+           "must be >= 1 (a run that keeps none cannot resume)")
+  _require(train.keep_checkpoint_every_steps >= 0,
+           "train.keep_checkpoint_every_steps",
+           train.keep_checkpoint_every_steps, "must be >= 0 (0: keep none)")
   _require(train.eval_every_steps >= 0, "train.eval_every_steps",
            train.eval_every_steps, "must be >= 0 (0 turns evaluation off)")
   _check_population(config)

@@ -88,6 +88,8 @@ class Dataset:
       in training); empty when config.data.eval_fraction is 0.
     num_threads: host threads reading batches.
     prefetch: blocks of batches read ahead.
+    version: which data this is, e.g. 'betavae_dsprites/rendered/1.0.0':
+      runs record it so a resumed run can tell whether its data changed.
   """
 
   name: str
@@ -99,6 +101,7 @@ class Dataset:
   eval_indices: np.ndarray
   num_threads: int = 2
   prefetch: int = 4
+  version: str = ""
 
 
 def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
@@ -115,7 +118,7 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
       missing, corrupt or wrong-shaped official file, an invalid field.
   """
   _check_fields(data_config)
-  source, truth, pixel_max = _load_source(data_config)
+  source, truth, pixel_max, version = _load_source(data_config)
   train, held_out = split_indices(len(source), data_config.eval_fraction,
                                   data_config.split_seed)
   logging.info("Dataset %s: %d train, %d eval images of shape %s.",
@@ -125,7 +128,7 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
                  image_shape=tuple(source.image_shape), pixel_max=pixel_max,
                  train_indices=train, eval_indices=held_out,
                  num_threads=max(1, data_config.num_threads),
-                 prefetch=max(1, data_config.prefetch))
+                 prefetch=max(1, data_config.prefetch), version=version)
 
 
 def _check_fields(data_config: ml_collections.ConfigDict) -> None:
@@ -140,12 +143,12 @@ def _check_fields(data_config: ml_collections.ConfigDict) -> None:
 
 
 def _load_source(data_config: ml_collections.ConfigDict):
-  """(source, ground truth or None, pixel_max) of the configured name."""
+  """(source, ground truth or None, pixel_max, data version) of the name."""
   if data_config.name == "synthetic":
     truth = synthetic.Synthetic()
     images = truth.images_from_indices(np.arange(truth.num_examples))
     source = _held(data_config, sources.ArraySource(images), binary=True)
-    return source, truth, truth.pixel_max
+    return source, truth, truth.pixel_max, "synthetic"
   if data_config.name == "dsprites":
     builder = dsprites_builder.prepared_builder(
         data_config.source, data_config.path, data_config.data_dir,
@@ -154,11 +157,11 @@ def _load_source(data_config: ml_collections.ConfigDict):
         builder, "train", dsprites_builder.IMAGE_KEY,
         dsprites_builder.SPECS[dsprites_builder.IMAGE_KEY]), binary=True)
     truth = dsprites.DSprites(source)
-    return source, truth, truth.pixel_max
+    return source, truth, truth.pixel_max, builder.info.full_name
   source, truth = tfds_images.load(
       data_config.name, data_config.data_dir, data_config.image_size,
       functools.partial(_held, data_config, binary=False))
-  return source, truth, 255
+  return source, truth, 255, data_config.name
 
 
 def _in_memory_max_mib(data_config: ml_collections.ConfigDict) -> float:

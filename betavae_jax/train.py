@@ -311,10 +311,11 @@ def _check_workdir_writable(workdir: str) -> None:
         f"workdir {workdir!r} is not writable: {e}") from e
 
 
-def _run_meta(config, pop, image_shape, step: int) -> dict:
+def _run_meta(config, pop, dataset, step: int) -> dict:
   """What a checkpoint records beyond the state: shapes, members, data."""
   return {"model": config.model.to_dict(), "population": pop.to_dict(),
-          "image_shape": list(image_shape),
+          "image_shape": list(dataset.image_shape),
+          "data": {"version": dataset.version},
           "optim": {"name": "adam"},
           "input_position": {"data_seed": config.data.seed, "step": step,
                              "batch_size": config.train.batch_size}}
@@ -402,9 +403,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   train_cfg = config.train
   if train_cfg.start_fresh:
     checkpointing.set_aside_all(workdir)
-  manager = checkpointing.create_manager(workdir,
-                                        train_cfg.max_checkpoints_to_keep)
-  meta = _run_meta(config, pop, dataset.image_shape, 0)
+  manager = checkpointing.create_manager(
+      workdir, train_cfg.max_checkpoints_to_keep,
+      train_cfg.keep_checkpoint_every_steps)
+  meta = _run_meta(config, pop, dataset, 0)
   mesh = sharding.create_mesh()
   state_sh = sharding.state_sharding(mesh, pop.size)
   batch_sh = sharding.batch_sharding(mesh, pop.size)
@@ -422,7 +424,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   def save(step: int) -> None:
     check_finite(state, pop.names)
     checkpointing.save(manager, step, state, config.to_dict(),
-                       _run_meta(config, pop, dataset.image_shape, step))
+                       _run_meta(config, pop, dataset, step))
 
   def eval_batches(split: str = "eval"):
     for b in input_pipeline.eval_batches(

@@ -202,3 +202,28 @@ def test_rejects_unknown_metric():
   with pytest.raises(ValueError, match="unknown metrics"):
     metrics.compute_all(FactorImages(), disentangled, jax.random.key(0),
                         metrics=("mig", "irs"))
+
+
+def test_draws_share_one_encoding_and_give_a_spread():
+  """Three draws encode the grid once; the first draw is compute_all's."""
+  counted = []
+
+  def counting(images):
+    counted.append(len(images))
+    return rotated(images)
+
+  chosen = dict(metrics=("mig", "factor_vae"), scale=0.05, num_train=300)
+  draws = metrics.compute_draws(FactorImages(), counting, jax.random.key(3),
+                                3, **chosen)
+  assert len(draws) == 3 and sum(counted) <= 60 + 1
+  single = metrics.compute_all(FactorImages(), rotated, jax.random.key(3),
+                               **chosen)
+  assert draws[0]["mig"] == single["mig"]
+  flat = [{"mig": d["mig"]["mig"]} for d in draws]
+  assert len({f["mig"] for f in flat}) == 3  # Each draw samples anew.
+  summary = metrics.spread(flat)["mig"]
+  assert summary["min"] <= summary["mean"] <= summary["max"]
+  assert summary["std"] == pytest.approx(np.std(summary["values"], ddof=1))
+  assert metrics.spread([{"mig": 0.5}])["mig"]["std"] == 0.0
+  with pytest.raises(ValueError, match="num_draws=0"):
+    metrics.compute_draws(FactorImages(), rotated, jax.random.key(3), 0)

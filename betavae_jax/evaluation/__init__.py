@@ -8,6 +8,7 @@ The entry points are re-exported here; `udr` stays a module name.
 
 from betavae_jax.evaluation.metrics import beta_vae_score
 from betavae_jax.evaluation.metrics import compute_all
+from betavae_jax.evaluation.metrics import compute_draws
 from betavae_jax.evaluation.metrics import dci
 from betavae_jax.evaluation.metrics import factor_vae_score
 from betavae_jax.evaluation.metrics import METRICS
@@ -15,7 +16,8 @@ from betavae_jax.evaluation.metrics import mig
 from betavae_jax.evaluation.metrics import modularity_explicitness
 from betavae_jax.evaluation.metrics import sap
 from betavae_jax.evaluation.metrics import score_codes
+from betavae_jax.evaluation.metrics import spread
 
-__all__ = ["METRICS", "beta_vae_score", "compute_all", "dci",
-           "factor_vae_score", "mig", "modularity_explicitness", "sap",
-           "score_codes"]
+__all__ = ["METRICS", "beta_vae_score", "compute_all", "compute_draws",
+           "dci", "factor_vae_score", "mig", "modularity_explicitness",
+           "sap", "score_codes", "spread"]

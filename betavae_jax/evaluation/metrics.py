@@ -40,9 +40,9 @@ from betavae_jax.evaluation.scores import modularity_explicitness
 from betavae_jax.evaluation.scores import sap
 from betavae_jax.evaluation.scores import score_codes
 
-__all__ = ["METRICS", "beta_vae_score", "compute_all", "dci",
-           "factor_vae_score", "mig", "modularity_explicitness", "sap",
-           "score_codes"]
+__all__ = ["METRICS", "beta_vae_score", "compute_all", "compute_draws",
+           "dci", "draw_keys", "factor_vae_score", "mig",
+           "modularity_explicitness", "sap", "score_codes", "spread"]
 
 METRICS = ("beta_vae", "factor_vae") + CODE_METRICS
 # Largest grid of cached codes (see compute_all): 1 GiB, e.g. dSprites for
@@ -248,7 +248,8 @@ def compute_all(data: ground_truth.GroundTruthData,
   if not 0 < scale <= 1:
     raise ValueError(f"scale={scale} must lie in (0, 1].")
   sized = lambda n: max(2, round(n * scale))
-  if representation == "mean":
+  if representation == "mean" and not isinstance(representation_fn,
+                                                 sampling.CodeCache):
     representation_fn = sampling.CodeCache(data, representation_fn,
                                            CACHE_LIMIT_BYTES)
   by_metric = {}
@@ -275,6 +276,56 @@ def compute_all(data: ground_truth.GroundTruthData,
       if not population:
         by_metric[name] = by_metric[name][0]
   return _label(by_metric, representation, data)
+
+
+def draw_keys(key: jax.Array, num_draws: int) -> list[jax.Array]:
+  """The keys of repeated draws; the first is `key` itself, so one draw
+  scores exactly what `compute_all(..., key)` scores."""
+  return [key] + [jax.random.fold_in(key, d) for d in range(1, num_draws)]
+
+
+def compute_draws(data: ground_truth.GroundTruthData,
+                  representation_fn: sampling.RepresentationFn,
+                  key: jax.Array, num_draws: int,
+                  representation: str = "mean", **kwargs) -> list[Result]:
+  """`compute_all` at `num_draws` keys: the scores' own sampling spread.
+
+  One model's scores vary from draw to draw of the sampled points (MIG at
+  10,000 points moves in the second decimal), so a single draw cannot tell
+  close models apart. With the posterior mean one `CodeCache` serves every
+  draw: each grid image is encoded once, and the extra draws cost only
+  the metric fits.
+
+  Returns:
+    One `compute_all` result per draw, the first at `key`.
+  """
+  if num_draws < 1:
+    raise ValueError(f"num_draws={num_draws} must be >= 1.")
+  if representation == "mean":
+    representation_fn = sampling.CodeCache(data, representation_fn,
+                                           CACHE_LIMIT_BYTES)
+  return [compute_all(data, representation_fn, k,
+                      representation=representation, **kwargs)
+          for k in draw_keys(key, num_draws)]
+
+
+def spread(draws: Sequence[dict[str, float]]) -> dict[str, dict]:
+  """Mean, standard deviation (ddof 1), min, max and values per score.
+
+  Args:
+    draws: one flat {score name: value} dict per draw, e.g. from
+      `evaluate.flat_scores`.
+  """
+  names = sorted(set().union(*draws)) if draws else []
+  out = {}
+  for name in names:
+    values = np.array([d[name] for d in draws if name in d], np.float64)
+    out[name] = {"mean": float(values.mean()),
+                 "std": float(values.std(ddof=1)) if len(values) > 1
+                        else 0.0,
+                 "min": float(values.min()), "max": float(values.max()),
+                 "values": values.tolist()}
+  return out
 
 
 def _label(by_metric: dict, representation: str,

@@ -75,11 +75,24 @@ def score_population(data: ground_truth.GroundTruthData, encode: Encode,
                      num_train: int = 10000,
                      num_test: int = 5000) -> list[dict]:
   """One {metric: result} dict per member, all on the same images."""
-  results = evaluation.compute_all(
-      data, representation_fn(encode, representation), key, metrics=metrics,
-      representation=representation, scale=scale, num_train=num_train,
-      num_test=num_test)
-  return results if isinstance(results, list) else [results]
+  return [draws[0] for draws in score_draws(
+      data, encode, key, metrics, representation, scale, num_train,
+      num_test, 1)]
+
+
+def score_draws(data: ground_truth.GroundTruthData, encode: Encode,
+                key: jax.Array, metrics: Sequence[str],
+                representation: str = "mean", scale: float = 1.0,
+                num_train: int = 10000, num_test: int = 5000,
+                draws: int = 1) -> list[list[dict]]:
+  """Per member, one {metric: result} dict per draw (the first at `key`;
+  see `evaluation.compute_draws`), every member on the same images."""
+  results = evaluation.compute_draws(
+      data, representation_fn(encode, representation), key, draws,
+      metrics=metrics, representation=representation, scale=scale,
+      num_train=num_train, num_test=num_test)
+  by_draw = [r if isinstance(r, list) else [r] for r in results]
+  return [list(member) for member in zip(*by_draw)]
 
 
 def flat_scores(member: dict) -> dict[str, float]:
@@ -104,8 +117,13 @@ def evaluate_run(workdir: str, step: int | None = None,
                  metrics: Sequence[str] = evaluation.METRICS,
                  representation: str = "mean", seed: int = 0,
                  scale: float = 1.0, num_train: int = 10000,
-                 num_test: int = 5000) -> dict:
-  """Scores a run's checkpoint and writes eval/metrics_<step>.json."""
+                 num_test: int = 5000, draws: int = 1) -> dict:
+  """Scores a run's checkpoint and writes eval/metrics_<step>.json.
+
+  With `draws` > 1 the suite (and UDR) is repeated at as many keys, and
+  each member gets a 'spread' of every score (mean, std, min, max) beside
+  the first draw's 'scores'.
+  """
   run = trained_run.load(workdir, step)
   data = run.dataset.ground_truth
   if data is None:
@@ -113,26 +131,43 @@ def evaluate_run(workdir: str, step: int | None = None,
                      "disentanglement metrics need them.")
   key = jax.random.key(seed)
   encode = run.encode_fn()
-  members = score_population(data, encode, key, metrics, representation,
-                             scale, num_train, num_test)
+  members = score_draws(data, encode, key, metrics, representation, scale,
+                        num_train, num_test, draws)
   pop = run.population
   report = {"workdir": workdir, "step": run.step, "seed": seed,
+            "draws": draws,
             "members": [{"name": name, "beta": beta, "seed": s,
-                         "capacity_max": c, "scores": scores}
+                         "capacity_max": c, "scores": scores[0]}
                         for name, beta, s, c, scores in zip(
                             pop.names, pop.betas, pop.seeds,
                             pop.capacity_maxes, members)]}
+  if draws > 1:
+    for member, scores in zip(report["members"], members):
+      member["spread"] = evaluation.spread([flat_scores(d) for d in scores])
   if pop.size > 1:
-    batched = lambda images: _encode_batched(encode, images)
-    report["udr"] = {c: _jsonable(udr_lib.udr_score(data, batched, key,
-                                                    correlation=c))
-                     for c in udr_lib.CORRELATIONS}
+    report["udr"] = _udr(data, encode, key, draws)
   path = os.path.join(workdir, "eval", f"metrics_{run.step}.json")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:
     json.dump(_jsonable(report), f, indent=1)
   report["path"] = path
   return report
+
+
+def _udr(data: ground_truth.GroundTruthData, encode: Encode, key: jax.Array,
+         draws: int) -> dict:
+  """UDR per correlation; with several draws, each member's spread too."""
+  batched = lambda images: _encode_batched(encode, images)
+  out = {}
+  for correlation in udr_lib.CORRELATIONS:
+    results = [udr_lib.udr_score(data, batched, k, correlation=correlation)
+               for k in evaluation.draw_keys(key, draws)]
+    out[correlation] = _jsonable(results[0])
+    if draws > 1:
+      values = np.array([r["udr"] for r in results], np.float64)
+      out[correlation]["spread"] = evaluation.spread(
+          [{str(i): v for i, v in enumerate(row)} for row in values])
+  return out
 
 
 def _jsonable(value):
@@ -169,8 +204,13 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS
   report = evaluate_run(f.workdir, f.step, metrics, f.representation, f.seed,
-                        f.scale, f.num_train, f.num_test)
+                        f.scale, f.num_train, f.num_test, f.draws)
   print(format_table(report))
+  for member in report["members"]:
+    for name, s in member.get("spread", {}).items():
+      print(f"{member['name'] or 'model'} {name}: {s['mean']:.4f} +- "
+            f"{s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f}, "
+            f"{len(s['values'])} draws)")
   for correlation, result in report.get("udr", {}).items():
     print(f"UDR ({correlation}):", " ".join(f"{u:.3f}" for u in result["udr"]))
   print(f"Wrote {report['path']}")
@@ -191,4 +231,7 @@ if __name__ == "__main__":
                        "SAP and modularity (published: 10,000).")
   flags.DEFINE_integer("num_test", 5000, "Test points of DCI, SAP and "
                        "explicitness (published: 5,000).")
+  flags.DEFINE_integer("draws", 1, "Repeat the suite at this many keys and "
+                       "report each score's spread; the grid is encoded "
+                       "once, so extra draws cost only the metric fits.")
   app.run(main)

@@ -59,3 +59,22 @@ def test_encoder_always_sees_one_batch_shape():
   np.testing.assert_array_equal(codes[0, :, 0], np.arange(n) % 256)
   evaluate.representation_fn(encode, "mean")(images[:3])
   assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}
+
+
+def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
+  test_config.population.betas = (1.0, 4.0)
+  test_config.train.num_train_steps = 10
+  train.train_and_evaluate(test_config, str(tmp_path))
+  report = evaluate.evaluate_run(str(tmp_path), metrics=("mig",), draws=3,
+                                 num_train=500)
+  assert report["draws"] == 3
+  single = evaluate.evaluate_run(str(tmp_path), metrics=("mig",),
+                                 num_train=500)
+  for member, alone in zip(report["members"], single["members"]):
+    assert member["scores"]["mig"] == alone["scores"]["mig"]
+    spread = member["spread"]["mig.mig"]
+    assert len(spread["values"]) == 3
+    assert spread["values"][0] == alone["scores"]["mig"]["mig"]
+    assert spread["min"] <= spread["mean"] <= spread["max"]
+    assert "spread" not in alone
+  assert len(report["udr"]["lasso"]["spread"]) == 2

@@ -10,6 +10,7 @@ from betavae_jax.evaluation.metrics import beta_vae_score
 from betavae_jax.evaluation.metrics import compute_all
 from betavae_jax.evaluation.metrics import compute_draws
 from betavae_jax.evaluation.metrics import dci
+from betavae_jax.evaluation.metrics import draw_keys
 from betavae_jax.evaluation.metrics import factor_vae_score
 from betavae_jax.evaluation.metrics import METRICS
 from betavae_jax.evaluation.metrics import mig
@@ -19,5 +20,5 @@ from betavae_jax.evaluation.metrics import score_codes
 from betavae_jax.evaluation.metrics import spread
 
 __all__ = ["METRICS", "beta_vae_score", "compute_all", "compute_draws",
-           "dci", "factor_vae_score", "mig", "modularity_explicitness",
-           "sap", "score_codes", "spread"]
+           "dci", "draw_keys", "factor_vae_score", "mig",
+           "modularity_explicitness", "sap", "score_codes", "spread"]

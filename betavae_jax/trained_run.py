@@ -8,7 +8,6 @@ population-vmapped encode and decode functions that metrics and plots use.
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any, Callable
 
@@ -19,6 +18,7 @@ import numpy as np
 
 from betavae_jax import checkpointing
 from betavae_jax import codec
+from betavae_jax import config_json
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population as population_lib
@@ -64,9 +64,7 @@ def load(workdir: str, step: int | None = None,
   images, where holding all of dSprites would add 10-17 s; the metric suite
   reads most of them, where holding costs about what it saves on a CPU.
   """
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  _tuples(config)
+  config = config_json.read(os.path.join(workdir, "config.json"))
   data_config = config.data.copy_and_resolve_references()
   if in_memory is not None:
     data_config.in_memory = in_memory
@@ -89,11 +87,3 @@ def _abstract_params(model: models.BetaVAE, image_shape: tuple[int, int, int],
   keys = jax.random.split(jax.random.key(0), size)
   return jax.eval_shape(jax.vmap(init), keys)
 
-
-def _tuples(config: ml_collections.ConfigDict) -> None:
-  """JSON stores tuples as lists; the modules expect tuples."""
-  for key, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      _tuples(value)
-    elif isinstance(value, list):
-      config[key] = tuple(value)

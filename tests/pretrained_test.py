@@ -1,0 +1,44 @@
+"""Shipped models: export and load round trip, names, errors."""
+
+import jax
+import numpy as np
+import pytest
+
+from betavae_jax import pretrained
+from betavae_jax import train
+from betavae_jax import trained_run
+
+
+def test_export_then_load_gives_the_runs_member(tmp_path, test_config):
+  test_config.population.betas = (1.0, 4.0)
+  workdir = tmp_path / "run"
+  train.train_and_evaluate(test_config, str(workdir))
+  run = trained_run.load(str(workdir))
+  member = 1
+  params = jax.tree.map(lambda a: a[member], run.params)
+  config = run.config.copy_and_resolve_references()
+  config.population.betas = (4.0,)
+  pretrained.export(params, config, run.dataset.image_shape,
+                    tmp_path / "models" / "beta4",
+                    {"step": run.step, "member": run.population.names[member]})
+  assert pretrained.available(tmp_path / "models") == ("beta4",)
+  model, loaded, loaded_config = pretrained.load("beta4", tmp_path / "models")
+  assert loaded_config.population.betas == (4.0,)
+  assert loaded_config.model.conv_channels == (8, 8, 16)
+  jax.tree.map(np.testing.assert_array_equal, loaded, params)
+  facts = pretrained.info("beta4", tmp_path / "models")
+  assert facts["step"] == run.step and facts["member"] == "beta=4"
+  assert facts["parameters"] == sum(
+      np.size(x) for x in jax.tree.leaves(params))
+  images = run.dataset.source.read(np.arange(8))
+  mean, _ = run.encode_fn()(images)
+  x = images.astype(np.float32) / run.pixel_max
+  own_mean, _ = model.apply({"params": loaded}, x, method=model.encode)
+  np.testing.assert_allclose(own_mean, mean[member], rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_name_lists_the_known_ones(tmp_path):
+  with pytest.raises(KeyError, match="No shipped model named 'nope'"):
+    pretrained.load("nope", tmp_path)
+  for name in pretrained.available():
+    assert pretrained.info(name)["parameters"] > 0

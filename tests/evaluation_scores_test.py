@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn import metrics as sk_metrics
 from sklearn import svm
 
@@ -221,3 +222,16 @@ def test_rejects_constant_factors_and_unknown_metrics():
     scores.mig(codes, factors)
   with pytest.raises(ValueError, match="unknown metrics"):
     scores.score_codes(codes, factors, codes, factors, metrics=("irs",))
+
+
+def test_factor_correlation_maps_latents_to_factors():
+  rng = np.random.default_rng(0)
+  factors = rng.integers(0, 8, size=(2000, 2))
+  codes = np.stack([np.exp(factors[:, 1] / 3.0) + 0.01 * rng.normal(
+      size=2000), rng.normal(size=2000), np.zeros(2000)], axis=1)
+  rho = scores.factor_correlation(codes, factors)
+  assert rho.shape == (3, 2)
+  assert rho[0, 1] > 0.99 and rho[0, 0] < 0.1 and rho[1].max() < 0.1
+  assert np.all(rho[2] == 0)  # A collapsed latent carries nothing.
+  np.testing.assert_allclose(
+      rho[1, 0], abs(stats.spearmanr(codes[:, 1], factors[:, 0])[0]))

@@ -14,6 +14,7 @@ contingency tables come from one matrix product of one-hot encodings.
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 import threadpoolctl
@@ -375,3 +376,23 @@ def score_codes(codes_train: np.ndarray, factors_train: np.ndarray,
              "sap": lambda: sap(*args),
              "modularity": lambda: modularity_explicitness(*args, seed=seed)}
   return {name: scorers[name]() for name in metrics}
+
+
+def factor_correlation(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+  """|Spearman rho| of every latent with every factor: (D, K).
+
+  Not a published score: a readable map of which latent carries which
+  factor (a monotone response gives |rho| near 1). A constant latent or
+  factor correlates with nothing (0, not NaN).
+  """
+  codes = np.asarray(codes, np.float64)
+  factors = np.asarray(factors)
+  _check(codes, factors)
+  ranks = np.concatenate([stats.rankdata(codes, axis=0),
+                          stats.rankdata(factors, axis=0)], axis=1)
+  ranks -= ranks.mean(axis=0)
+  norms = np.linalg.norm(ranks, axis=0)
+  with np.errstate(invalid="ignore", divide="ignore"):
+    rho = (ranks.T @ ranks) / np.outer(norms, norms)
+  d = codes.shape[1]
+  return np.nan_to_num(np.abs(rho[:d, d:]))

@@ -1,7 +1,7 @@
 """FLOP counts of the conv model, layer by layer."""
 
+from benchmarks import flops
 from betavae_jax import base_config
-from betavae_jax import flops
 
 
 def test_default_model_flops_per_image():
@@ -14,7 +14,7 @@ def test_default_model_flops_per_image():
 def test_conv_layers_chain_and_the_decoder_mirrors_the_encoder():
   model = base_config.base_config().model
   layers = flops.conv_layers(model, (28, 28, 3))  # Padded to 32 x 32.
-  assert [l.name for l in layers] == (
+  assert [layer.name for layer in layers] == (
       [f"encoder/Conv_{i}" for i in range(4)]
       + [f"decoder/ConvTranspose_{i}" for i in range(4)])
   assert layers[0].in_shape == (32, 32, 3)
@@ -24,7 +24,7 @@ def test_conv_layers_chain_and_the_decoder_mirrors_the_encoder():
     assert b.in_shape == size + (a.features,)
   assert layers[-1].features == 3
   encoder, decoder = layers[:4], layers[4:]
-  assert ([l.macs_per_image for l in encoder]
-          == [l.macs_per_image for l in decoder[::-1]])
+  assert ([layer.macs_per_image for layer in encoder]
+          == [layer.macs_per_image for layer in decoder[::-1]])
   # The encoder's second layer: 8 x 8 outputs, 4 x 4 x 32 x 32 each.
   assert encoder[1].macs_per_image == 8 * 8 * 16 * 32 * 32

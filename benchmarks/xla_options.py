@@ -1,6 +1,6 @@
 r"""Interleaved A/B of the train step under different XLA:CPU options.
 
-  python experiments/xla_options_ab.py --variants=package,xla_defaults,ynn_dots
+  python -m benchmarks.xla_options --variants=package,xla_defaults,ynn_dots
 
 Compiles the default conv model's population train step
 (`train.population_steps`, the program `train.make_steps` jits) once per
@@ -10,8 +10,8 @@ order each round), so that the machine's drifting load falls on all of
 them alike. Prints each set's median and
 20th-percentile step time and its median relative to the first set. This is
 the measurement behind `betavae_jax/compiler_options.py` and the options
-listed as tried in the README's "Speed" section; on a shared machine,
-differences under ~3% are noise.
+listed as tried in docs/performance.md; on a shared machine, small
+differences are noise (the same options under two names set the floor).
 """
 
 from collections.abc import Sequence
@@ -23,12 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import timing
 from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population as population_lib
-from betavae_jax import timing
 from betavae_jax import train
 
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
@@ -98,8 +98,7 @@ def main(argv: Sequence[str]) -> None:
     contenders.append(timing.Contender(
         name, _POPULATION.value * _BATCH.value, time.perf_counter() - start,
         step, wait))
-  rates = timing.interleaved_rates(contenders, _STEPS.value,
-                                      _ROUNDS.value)
+  rates = timing.interleaved_rates(contenders, _STEPS.value, _ROUNDS.value)
   # Every variant steps the same images, so a step's time is images / rate.
   times = {c.name: c.images_per_step / np.asarray(rates[c.name])
            for c in contenders}

@@ -21,8 +21,8 @@ codes, and on a second draw, so the lightgbm / sklearn difference can be
 read against sampling noise. Wall-clock and process CPU seconds are both
 reported: on a shared machine the wall clock also measures the neighbours.
 
-Run (10 to 15 minutes on 2 CPU cores, nearly all of it sklearn's DCI):
-  python experiments/benchmark_metrics.py --out=/tmp/benchmark_metrics.json
+Run (minutes on a CPU, nearly all of it sklearn's DCI):
+  python -m benchmarks.metrics_speed --out=/tmp/benchmark_metrics.json
 """
 
 import argparse
@@ -280,8 +280,8 @@ def _headline(results: dict) -> dict:
           "mig": results["mig"]["mig"],
           "dci_disentanglement": results["dci"]["disentanglement"],
           "dci_completeness": results["dci"]["completeness"],
-          "dci_informativeness_test":
-              results["dci"]["informativeness_test"],
+          "dci_informativeness_test": (
+              results["dci"]["informativeness_test"]),
           "sap": results["sap"]["sap"],
           "modularity": results["modularity"]["modularity"],
           "explicitness_test": results["modularity"]["explicitness_test"]}

@@ -1,4 +1,4 @@
-"""experiments/xla_options_ab.py: one tiny run, and a clear error."""
+"""benchmarks.xla_options: one tiny run, and a clear error."""
 
 import os
 import re
@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _run(*flags):
   return subprocess.run(
-      [sys.executable, "experiments/xla_options_ab.py", *flags],
+      [sys.executable, "-m", "benchmarks.xla_options", *flags],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
 
 

@@ -1,4 +1,4 @@
-"""experiments/benchmark_conv_ops.py: one tiny run, and a clear error."""
+"""benchmarks.conv_passes: one tiny run, and a clear error."""
 
 import json
 import os
@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _run(*flags, env=None):
   return subprocess.run(
-      [sys.executable, "experiments/benchmark_conv_ops.py", *flags],
+      [sys.executable, "-m", "benchmarks.conv_passes", *flags],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
       env=env)
 
@@ -28,7 +28,7 @@ def test_times_every_pass_of_every_layer(tmp_path):
               "--calls=1", "--matmul_size=64", f"--output={out}")
   assert proc.returncode == 0, proc.stderr[-3000:]
   result = json.loads(out.read_text())
-  layers = {l["name"]: l for l in result["layers"]}
+  layers = {layer["name"]: layer for layer in result["layers"]}
   times = result["ms_per_call"]
   assert len(layers) == 8 and len(times) == 8 * 3 * 2
   assert all(t > 0 for t in times.values())
@@ -66,11 +66,7 @@ def test_torch_layers_compute_what_the_fast_layers_compute():
   """The baseline's layers are the model's: same padding and sizes, and
   with the same weights, the same values and gradients."""
   pytest.importorskip("torch")
-  sys.path.insert(0, os.path.join(ROOT, "experiments"))
-  try:
-    import torch_baseline  # pylint: disable=import-outside-toplevel
-  finally:
-    sys.path.pop(0)
+  from benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
   for transposed, in_shape, features in ((False, (8, 8, 3), 5),
                                          (True, (4, 4, 3), 5)):
     layer, x, dy = torch_baseline.layer_and_inputs(transposed, in_shape,

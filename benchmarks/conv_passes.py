@@ -1,6 +1,6 @@
 r"""Time each convolution of the default model, pass by pass.
 
-  python experiments/benchmark_conv_ops.py [--impls=fast,flax,torch]
+  python -m benchmarks.conv_passes [--impls=fast,flax,torch]
       [--batch_size=64] [--repeats=7] [--calls=10] [--output=layers.json]
 
 For every stride-2 layer of the default conv model (`flops.conv_layers`:
@@ -14,8 +14,8 @@ Prints ms per call and GFLOP/s (a pass costs the layer's forward
 multiply-adds x 2), the share of the machine's float32 matmul rate, and
 totals; writes JSON with `--output`.
 
-This is where the train step's time goes, layer by layer: the measurement
-behind the README's "Where the time goes now". Every (layer, impl, pass)
+This is where the train step's time goes, layer by layer (the per-layer
+table of docs/performance.md). Every (layer, impl, pass)
 is timed round by round in a fresh random order (`timing.interleaved_rates`,
 one implementation's passes after another's) so that the machine's
 drifting load falls on all of them alike. Timed
@@ -35,12 +35,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import flops
+from benchmarks import timing
 from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import compiler_options
-from betavae_jax import flops
 from betavae_jax import models
-from betavae_jax import timing
 
 PASSES = ("forward", "input_grad", "param_grad")
 IMPLS = models.CONV_IMPLS + ("torch",)
@@ -84,9 +84,9 @@ def jax_layer_passes(layer: flops.ConvLayer, impl: str, batch_size: int,
 
 
 def _torch_baseline():
-  """experiments/torch_baseline.py and its device like JAX's."""
+  """`benchmarks.torch_baseline` and its device like JAX's."""
   try:
-    import torch_baseline  # pylint: disable=import-outside-toplevel
+    from benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise app.UsageError(f"--impls=torch needs PyTorch ({e}): "
                          "pip install torch==2.13.0") from e
@@ -133,10 +133,10 @@ def measure(layers: Sequence[flops.ConvLayer], impls: Sequence[str],
             f"{layer.name}|{impl}|{pass_name}", 1,
             time.perf_counter() - start, step, wait))
   # Each round times one implementation's calls together, the
-  # implementations in a fresh order. Timed call by call alongside
-  # PyTorch's, JAX's passes took 62.4 ms in all against 54.4-55.2 ms
-  # without: most likely each framework's worker threads, still spinning
-  # after its calls, slow the other's down.
+  # implementations in a fresh order: timed call by call alongside
+  # PyTorch's, JAX's passes ran slower (docs/performance.md), most likely
+  # because each framework's worker threads, still spinning after its
+  # calls, slow the other's down.
   by_impl = {impl: [c for c in contenders if c.name.split("|")[1] == impl]
              for impl in impls}
   rng = np.random.default_rng(0)

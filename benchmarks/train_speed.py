@@ -1,6 +1,6 @@
 r"""Training speed of the default model, side by side with PyTorch.
 
-  python -m betavae_jax.benchmark [--jax=fast:1,fast:4,fast:8,flax:1]
+  python -m benchmarks.train_speed [--jax=fast:1,fast:4,fast:8,flax:1]
       [--output=bench.json]
 
 Prints a table and writes JSON with: train images/s of one model and of
@@ -11,7 +11,7 @@ the step, model FLOPs per image and the fraction of the machine's measured
 float32 matmul rate that the step reaches, peak resident memory while
 training one model, and, when PyTorch is installed, the same model and
 step in PyTorch eager and `torch.compile` (see
-`experiments/torch_baseline.py`) on the same device (CPU, or CUDA when
+`benchmarks/torch_baseline.py`) on the same device (CPU, or CUDA when
 JAX runs on a GPU), with the ratios. The input pipeline's
 images/s and the evaluation suite's time are measured when those modules
 can load the data (else the table says 'not available', with the reason).
@@ -27,10 +27,8 @@ from collections.abc import Sequence
 import dataclasses
 import functools
 import importlib.metadata
-import importlib.util
 import json
 import os
-import pathlib
 import resource
 import time
 
@@ -42,13 +40,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from benchmarks import flops as flops_lib
+from benchmarks import timing
 from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import codec
-from betavae_jax import flops as flops_lib
 from betavae_jax import models
 from betavae_jax import population as population_lib
-from betavae_jax import timing
 from betavae_jax import train
 
 _JAX = flags.DEFINE_list(
@@ -76,7 +74,6 @@ _OUTPUT = flags.DEFINE_string("output", "benchmark.json", "JSON path.")
 
 NOT_AVAILABLE = "not available"
 DTYPES = ("float32", "bfloat16")
-TORCH_BASELINE = "experiments/torch_baseline.py"  # From the repository root.
 
 
 @dataclasses.dataclass
@@ -174,19 +171,13 @@ def parse_contenders(specs: Sequence[str]) -> list[tuple[str, int, str]]:
 
 
 def _load_torch_baseline():
-  """experiments/torch_baseline.py of this checkout, if torch imports."""
-  path = pathlib.Path(__file__).resolve().parents[1] / TORCH_BASELINE
-  spec = importlib.util.spec_from_file_location("torch_baseline", path)
-  if spec is None or not path.is_file():
-    logging.info("PyTorch baseline not timed: no %s.", path)
-    return None
-  module = importlib.util.module_from_spec(spec)
+  """`benchmarks.torch_baseline`, or None where PyTorch does not import."""
   try:
-    spec.loader.exec_module(module)
+    from benchmarks import torch_baseline  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     logging.info("PyTorch baseline not timed: %s", e)
     return None
-  return module
+  return torch_baseline
 
 
 def torch_contenders(config: ml_collections.ConfigDict,
@@ -292,7 +283,7 @@ def run(options: Options,
   """Runs every measurement; returns the results as a JSON-ready dict."""
   load_start = os.getloadavg()
   # First, on an empty device: on a GPU whose memory the populations have
-  # filled, XLA picks a slower matmul (197 against 360 TFLOP/s on an H100).
+  # filled, XLA picks a slower matmul (docs/performance.md).
   peak = flops_lib.matmul_gflops(options.matmul_size)
   config = benchmark_config(options)
   images = timing.sparse_images(options.batch_size, image_shape)

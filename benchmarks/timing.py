@@ -1,7 +1,7 @@
 """Timing train steps side by side on a shared machine.
 
-The benchmark (`betavae_jax.benchmark`) and the experiments that compare
-variants of the train step (`experiments/xla_options_ab.py`) time their
+The benchmarks (`benchmarks.train_speed`, `benchmarks.conv_passes`) and
+the comparison of XLA options (`benchmarks.xla_options`) time their
 contenders the same way: interleaved rounds, equal work per round, a fresh
 order each round, on the same fixed batch.
 """

@@ -1,11 +1,11 @@
 r"""How fast the input pipeline delivers dSprites, against the step it feeds.
 
-  python experiments/benchmark_input_pipeline.py --data_dir=/tmp/tfds
+  python -m benchmarks.input_pipeline_speed --data_dir=/tmp/tfds
 
 Prepares dSprites once if needed (offline renderer unless --path is given),
 then prints images/s of: the training loop with the default conv model's
 jitted train step fed by `batch_iterator` (first: timed after the other
-measurements, its figure reading records fell 10-15%), tfds' own
+measurements, its figure reading records fell), tfds' own
 per-example decoding through `as_data_source` (the baseline),
 `batch_iterator` batches of 64, and the host side of the training loop
 (what it can feed); then the peak RSS of the whole run. `--noin_memory`
@@ -116,7 +116,7 @@ def _count_step(state: train.TrainState, images: jax.Array,
 
 def main(argv):
   del argv
-  allocator.keep_heap()  # As main does; see the README's "Speed".
+  allocator.keep_heap()  # As main does, so the figures are main's.
   config = input_pipeline.default_data_config()
   config.update(dict(data_dir=_DATA_DIR.value, source=_SOURCE.value,
                      path=_PATH.value, num_threads=_THREADS.value,

@@ -1,8 +1,8 @@
 """What the conv model costs, and what the machine can do.
 
 FLOP counts of the default conv model, layer by layer, and the measured
-float32 matmul rate they are compared with: the benchmark's "of matmul
-peak" column and `experiments/benchmark_conv_ops.py`'s per-layer table.
+float32 matmul rate they are compared with: `benchmarks.train_speed`'s
+"of matmul peak" column and `benchmarks.conv_passes`' per-layer table.
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """The default conv beta-VAE and its train step in PyTorch, for comparison.
 
-`betavae_jax.benchmark` times this next to the JAX step when PyTorch is
+`benchmarks.train_speed` times this next to the JAX step when PyTorch is
 installed; it is our own baseline code and no dependency of the package.
 Layers, the Bernoulli loss, the beta-weighted KL and Adam match the default
 config, so images/s compare like for like. "eager" runs the module as is;
@@ -9,7 +9,7 @@ config, so images/s compare like for like. "eager" runs the module as is;
 for convolutions on CPU and for cuDNN.
 
 `layer_and_inputs` and `layer_passes` give one layer's forward and
-gradient passes alone, for `experiments/benchmark_conv_ops.py`.
+gradient passes alone, for `benchmarks.conv_passes`.
 
 On CUDA the two frameworks' default float32 precisions differ: XLA runs
 float32 matmuls and convolutions on the TF32 tensor cores, PyTorch only
@@ -180,7 +180,7 @@ def layer_passes(layer: nn.Module, x: torch.Tensor,
   Each gradient call runs the backward pass alone, through a graph
   recorded once here (as a train step's backward pass follows its
   forward), so that it times what JAX's gradient passes compute.
-  `experiments/benchmark_conv_ops.py` times them beside JAX's.
+  `benchmarks.conv_passes` times them beside JAX's.
   """
   params = list(layer.parameters())
   x_in = x.detach().requires_grad_(True)

@@ -4,10 +4,11 @@ With glibc's default settings, buffers above a (dynamic, at most 32 MiB)
 threshold come straight from `mmap` and go back to the operating system
 when freed, and memory freed at the top of the heap is trimmed. XLA frees
 and reallocates its large temporaries every step, so every step then
-faults all of those pages in again: on a 2-core CPU that halves the
-throughput of the default model, and a population's buffers (hundreds of
-MiB) fault in every step. Worker threads have it worse: their arenas hold
-at most 64 MiB, so anything larger is mapped afresh each time.
+faults all of those pages in again: on a small CPU that costs the default
+model much of its throughput (docs/performance.md), and a population's
+buffers (hundreds of MiB) fault in every step. Worker threads have it
+worse: their arenas hold at most 64 MiB, so anything larger is mapped
+afresh each time.
 
 `keep_heap()` sets, through `mallopt`:
 
@@ -22,13 +23,12 @@ at most 64 MiB, so anything larger is mapped afresh each time.
 The cost is that the process keeps its peak footprint until it exits, the
 usual trade of a training job (tcmalloc and jemalloc make the same). Call
 it first thing in `main()`, before JAX starts its threads; every CLI here
-does (train, evaluate, visualize, benchmark, the beta sweep). Evaluation
-needs it as much as training: the full metric suite on a trained model
-(723k distinct images encoded) took 6 min 31 s without it and 3 min 53 s with
-it on a 2-core CPU. It does nothing (and returns False) where
-the C library is not glibc, when `BETAVAE_JAX_KEEP_HEAP=0`, or when the
-user already tunes malloc through `MALLOC_*` variables or preloads another
-allocator (`LD_PRELOAD`).
+does (train, evaluate, visualize, the benchmarks, the beta sweep).
+Evaluation needs it as much as training: the full metric suite encodes
+hundreds of thousands of images through the same buffers. It does
+nothing (and returns False) where the C library is not glibc, when
+`BETAVAE_JAX_KEEP_HEAP=0`, or when the user already tunes malloc through
+`MALLOC_*` variables or preloads another allocator (`LD_PRELOAD`).
 """
 
 import ctypes

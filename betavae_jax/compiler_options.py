@@ -2,11 +2,11 @@
 
 XLA:CPU (jaxlib 0.10) hands single dots, single convolutions and reductions
 to the YNNPACK library. Profiling the default model's train step on a
-2-core CPU found YNNPACK's forward convolutions 1.5-2.2x slower than
-XLA's own (Eigen) in every layer with more than one channel on each side
-(`conv_ops` computes the others as dots); its dots and reductions stay the
-faster choice. So on CPU the steps keep YNNPACK for dots and reductions
-only: the train step went from about 76 to 66 ms (README, "Speed").
+CPU found YNNPACK's forward convolutions slower than XLA's own (Eigen) in
+every layer with more than one channel on each side (`conv_ops` computes
+the others as dots); its dots and reductions stay the faster choice. So on
+CPU the steps keep YNNPACK for dots and reductions only, which makes the
+train step faster (docs/performance.md, `benchmarks.xla_options`).
 Other backends compile with XLA's defaults.
 
 The options go to `jax.jit(..., compiler_options=...)`, per compiled

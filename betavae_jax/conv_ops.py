@@ -4,7 +4,7 @@
 `flax.linen.ConvTranspose` compute with `strides=2, padding="SAME"` (same
 parameter names, shapes and initialisers, so checkpoints carry over), with
 custom VJPs that pick each convolution's formulation. Profiling the plain
-flax train step on a 2-core CPU showed why:
+flax train step on a CPU showed why (figures: docs/performance.md):
 
 * Autodiff of a transposed convolution emits base-dilated convolutions
   that XLA:CPU runs on a generic loop path: their kernel gradients took
@@ -18,18 +18,18 @@ flax train step on a 2-core CPU showed why:
 * Where one side has an image's few channels (the encoder's first layer,
   the decoder's last and their input gradients), each convolution is one
   matrix product of patches with the kernel: convolution libraries leave
-  most of the machine idle over one channel (a layer's forward and
-  backward here 1.4-1.8x slower).
+  most of the machine idle over one channel (such a layer's forward and
+  backward ran markedly slower).
 * Kernel gradients are single matrix products of space-to-depth images
   with shifted copies of the output gradient (or, with few input channels,
   of the input's patches with the output gradient). The convolution form
   autodiff emits wants the input transposed batch-last, a transpose XLA
   fuses into slow strided loops, worst of all inside a population.
 * Under `jax.vmap` over population members, XLA batches a convolution with
-  per-member kernels into a grouped convolution, 2.5x slower per member
-  here. The batching rules below instead loop over members with
+  per-member kernels into a grouped convolution, much slower per member
+  on CPU. The batching rules below instead loop over members with
   `lax.map` (one compiled body, so compile time does not grow with the
-  population; an unrolled loop compiled 4x slower for no speed), or fold
+  population; an unrolled loop compiled far slower for no speed), or fold
   members into the batch when the kernel is shared, or into the channels
   when the input is (the first layer sees the images all members share).
   The train step stays a plain `jax.vmap` over members. Other backends
@@ -212,8 +212,9 @@ def _dilated_few_outputs(x: jax.Array, kernel: jax.Array,
                          out_size: tuple[int, int]) -> jax.Array:
   """`_dilated` for a few output channels (an image's), e.g. the decoder's
   last layer, where 4 x out channels leave the convolution library idle
-  (15x slower here). One matmul gives each input pixel's product with
-  every kernel tap; each output phase sums its taps' shifted planes.
+  (an order of magnitude slower). One matmul gives each input pixel's
+  product with every kernel tap; each output phase sums its taps' shifted
+  planes.
   """
   k, c, o = kernel.shape[0], kernel.shape[2], kernel.shape[3]
   n, h, w, _ = x.shape

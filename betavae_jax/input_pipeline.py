@@ -8,9 +8,9 @@ global batch. This numpy index sampler plays the part of grain's
 IndexSampler, which yields one record at a time: computing whole blocks of
 batches lets reads go in blocks of about 1,024 images, in host threads.
 Per-call costs, not bytes, bound the speed: tfds' `as_data_source`
-`__getitems__` starts a thread pool per call (about 2 ms), so 64-image
-calls top out near 23,000 images/s on this machine, 1,024-image blocks
-reach about 40,000 (see experiments/benchmark_input_pipeline.py).
+`__getitems__` starts a thread pool per call, so 1,024-image blocks read
+much faster than 64-image calls (docs/performance.md,
+`benchmarks.input_pipeline_speed`).
 
 Batches stay uint8; the float conversion happens on device. Nothing is
 downloaded: dSprites is prepared once offline (see `datasets`), other tfds

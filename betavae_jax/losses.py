@@ -21,7 +21,8 @@ def bernoulli_log_likelihood(logits: jax.Array, x: jax.Array) -> jax.Array:
   softplus(l) - l*x never exponentiates a large positive number, so it
   stays finite where sigmoid-then-log would give -inf, and its gradient is
   sigmoid(l) - x everywhere (l = 0 included). Spelled out as
-  max(l, 0) + log1p(exp(-|l|)) it ran 3.7x slower on XLA:CPU.
+  max(l, 0) + log1p(exp(-|l|)) it ran several times slower on XLA:CPU
+  (docs/performance.md).
   """
   return -jnp.sum(jax.nn.softplus(logits) - logits * x)
 

@@ -210,9 +210,9 @@ def loops_well(config: ml_collections.ConfigDict) -> bool:
   turn on CPU (`population.in_turn_on_cpu`).
 
   conv_ops' convolutions and dense layers run as fast inside a loop body as
-  alone; flax's own convolutions get poor layouts there (8 members in turn
-  trained at 12 images/s against 118 for one model), so they keep XLA's
-  batching.
+  alone; flax's own convolutions get poor layouts there (a population in
+  turn trains far slower than one model: docs/performance.md), so they
+  keep XLA's batching.
   """
   return config.name != "conv" or config.get("conv_impl", "flax") == "fast"
 

@@ -98,7 +98,7 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
   train step wraps its forward and backward pass, the eval step all of
   it) runs the single-model program P times instead, so a sweep trained
   together costs about what its members cost trained one after another
-  (see the README's speed table). The code still reads, and behaves, as
+  (docs/performance.md). The code still reads, and behaves, as
   `jax.vmap(fn)`; arguments vmapped with axis None are shared by every
   member. Other backends, where one small model leaves the device idle,
   and several CPU devices (members sharded across them) keep XLA's own

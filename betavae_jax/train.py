@@ -127,7 +127,7 @@ def train_step(
   gradients one after another (`population.in_turn_on_cpu`) and updates
   them all at once: the optimiser is elementwise and batches well, and
   carrying only parameters and gradients through the loop, not the
-  optimiser state, made 8 members 2.5% faster (README, "Speed").
+  optimiser state, makes the population faster (docs/performance.md).
   """
   x = codec_lib.to_float(images, pixel_max)
   key = jax.random.fold_in(population_lib.member_keys(member.seed)[1],
@@ -196,7 +196,7 @@ def population_steps(config: ml_collections.ConfigDict, pixel_max: int):
   """The train and eval steps vmapped over members, not yet jitted.
 
   `make_steps` jits them; experiments that compile the same program under
-  other XLA options (experiments/xla_options_ab.py) jit them their way.
+  other XLA options (`benchmarks.xla_options`) jit them their way.
   """
   kw = dict(config=config, pixel_max=pixel_max)
   in_turn = models.loops_well(config.model)

@@ -61,7 +61,8 @@ def load(workdir: str, step: int | None = None,
   """Loads a run's config and the parameters of `step` (default: newest).
 
   `in_memory` overrides the run's config.data.in_memory: plots read a few
-  images, where holding all of dSprites would add 10-17 s; the metric suite
+  images, where holding all of dSprites would add seconds of loading; the
+  metric suite
   reads most of them, where holding costs about what it saves on a CPU.
   """
   config = config_json.read(os.path.join(workdir, "config.json"))

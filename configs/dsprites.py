@@ -7,9 +7,9 @@ Bernoulli decoder, 300k steps.
   python -m betavae_jax.main --config=configs/dsprites.py:smoke
 
 Presets (the string after ':'):
-  smoke: 300 steps on dSprites, for a quick end-to-end check on a CPU.
-    Measured on 2 CPU cores: 1 min 22 s wall with start-up, eval, MIG and
-    plots; final train recon 638.6 and KL 1.08 nats; peak RSS 1.34 GB.
+  smoke: 300 steps on dSprites, for a quick end-to-end check on a CPU,
+    with an evaluation, MIG and plots. Expected: final train recon about
+    639 and KL about 1.1 nats (README, "Results", for the wall time).
 """
 
 from betavae_jax import base_config
@@ -24,8 +24,8 @@ def get_config(preset: str = ""):
     config.train.eval_every_steps = 300
     config.train.eval_num_examples = 1024
     config.train.checkpoint_every_steps = 100
-    # Reading 300 steps of batches costs less than holding all of dSprites
-    # (warm cache, 2 cores: 34.6 s wall against 49.0 s, 14 s of it loading).
+    # Reading 300 steps of batches costs less than loading all of dSprites
+    # into memory first (docs/performance.md).
     config.data.in_memory = False
   elif preset:
     raise ValueError(f"Unknown preset {preset!r}; known: 'smoke'.")

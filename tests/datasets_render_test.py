@@ -1,4 +1,4 @@
-"""The dSprites rasteriser against the geometry of shared/DSPRITES.md."""
+"""The dSprites rasteriser against the geometry of docs/dsprites.md."""
 
 import numpy as np
 import pytest

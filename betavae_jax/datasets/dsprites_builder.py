@@ -9,11 +9,11 @@ from the data config and logs which and why.
 Preparing writes `Tensor` features only (`Image` needs TensorFlow) into
 ArrayRecord shards, read back with `as_data_source`; TensorFlow is never
 imported. tfds' generic writer (GeneratorBasedBuilder) encodes and shuffles
-one example at a time in Python, about 150 us each here: 2 minutes for the
-grid before any rendering. `_download_and_prepare` serializes whole chunks
-with `records.serialize_rows` instead (the grid takes about 25 s in all),
-renders the next chunk in a thread meanwhile, and keeps tfds' own machinery
-for the rest: shard naming, the split info, and the incomplete dir that is
+one example at a time in Python, which alone takes minutes for the grid
+before any rendering. `_download_and_prepare` serializes whole chunks with
+`records.serialize_rows` instead (docs/data.md has the times), renders
+the next chunk in a thread meanwhile, and keeps tfds' own machinery for
+the rest: shard naming, the split info, and the incomplete dir that is
 renamed only on success, so a failure leaves nothing half-written.
 """
 
@@ -210,7 +210,7 @@ def download_official(url: str, download_dir: str,
   tfds keeps the file in `download_dir`. A failed download is an error
   when the official data is `required`; otherwise it is logged and the
   caller falls back to the renderer. tfds retries an unreachable host for
-  about 3 minutes first, which is why downloading is opt-in.
+  minutes first, which is why downloading is opt-in.
   """
   manager = tfds.download.DownloadManager(download_dir=download_dir)
   before = set(os.listdir(download_dir)) if os.path.isdir(download_dir) else ()

@@ -2,7 +2,7 @@
 
 The official file cannot always be had (offline machines, CI), so this module
 re-renders any dSprites factor combination with the geometry measured from
-official frames (see shared/DSPRITES.md): centre at 16 + 32 * pos, square
+official frames (see docs/dsprites.md): centre at 16 + 32 * pos, square
 side 20 * scale, ellipse and heart bounding boxes as measured, rotation about
 the nominal centre, binary pixels without anti-aliasing. A pixel is lit when
 its centre lies inside the shape. A re-render cannot be bit-identical to the

@@ -5,9 +5,9 @@ TensorFlow) stored in a `tf.train.Example` exactly as tfds stores it: raw
 bytes (encoding 'bytes', which also keeps float64 exact) or an int64 list
 ('none'). ArrayRecord compresses each record (zstd), so raw image bytes cost
 no disk. tfds' generic path encodes and decodes one example at a time through
-Python feature connectors (about 150 us per dSprites example here, both ways),
-which would make preparing take minutes and cap reading at about 5,000
-images/s. This module builds and parses the same protos directly: tfds' own
+Python feature connectors, both ways, which would make preparing take
+minutes and cap reading far below what training needs (docs/data.md).
+This module builds and parses the same protos directly: tfds' own
 `as_data_source()` decodes what we write (tests check it), and we read images
 back several times faster than its per-example decoder.
 """

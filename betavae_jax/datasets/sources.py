@@ -77,10 +77,11 @@ def hold_in_memory(source: ImageSource, binary: bool,
                    num_threads: int) -> ImageSource:
   """Every image of `source`, read once into host memory.
 
-  A record source costs 23-39 us of host time per image (decompressing
-  and parsing; two reader threads were only 1.2x one); where one model's
-  step takes about a millisecond, as on a GPU, that host time bounds the
-  training loop. From memory a batch costs microseconds.
+  A record source costs tens of microseconds of host time per image
+  (decompressing and parsing; more reader threads barely help); where one
+  model's step takes about a millisecond, as on a GPU, that host time
+  bounds the training loop (docs/performance.md). From memory a batch
+  costs microseconds.
 
   Args:
     source: any image source.

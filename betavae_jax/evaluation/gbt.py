@@ -15,8 +15,8 @@ gets its own bin, so splits separate the training points exactly as
 sklearn's do. Leaf values are sklearn's Newton steps, computed here.
 What remains different is tie-breaking between equally good splits
 (sklearn's depends on its random_state) and float32 gradients inside
-LightGBM; benchmark_metrics.py and the tests compare the two on the same
-codes. Two shortcuts were measured on dSprites-sized codes and rejected:
+LightGBM; `benchmarks.metrics_speed` and the tests compare the two on the
+same codes. Two shortcuts were measured on dSprites-sized codes and rejected:
 LightGBM's own multiclass objective (Newton-gain splits) moved
 disentanglement and completeness by 0.07, and 255 quantile bins moved them
 by up to 0.005 and informativeness by 0.01, while their sampling noise

@@ -65,7 +65,7 @@ class CodeCache:
   images, but dSprites has 737,280: most draws repeat an image. With the
   posterior mean (a function of the image), the codes of the images
   already seen are looked up by grid index instead of read and encoded
-  again, which cuts the reading and encoding about 4x. Pass it wherever a
+  again, which cuts most of the reading and encoding. Pass it wherever a
   `representation_fn` goes; use it only for deterministic representations.
   """
 

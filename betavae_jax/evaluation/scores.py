@@ -199,7 +199,7 @@ def _fit_logistic_regression(x: np.ndarray, y: np.ndarray,
   """sklearn's default LogisticRegression, with one BLAS thread.
 
   The problems are small; on a busy machine, BLAS threads spinning for
-  them made each fit five to eight times slower.
+  them make each fit several times slower.
   """
   with threadpoolctl.threadpool_limits(1):
     return linear_model.LogisticRegression(random_state=seed).fit(x, y)

@@ -4,14 +4,17 @@ Log-likelihoods and KL terms are written for one example and vmapped over the
 batch; the objectives combine batch-averaged terms. Every objective returns
 `(loss, aux)` with the same aux keys, so the beta-VAE (Higgins et al. 2017)
 and the controlled-capacity objective (Burgess et al. 2018) differ only in how
-they weigh the same terms.
+they weigh the same terms; beta-TCVAE (Chen et al. 2018) weighs the KL's
+three parts (see `kl_decomposition.py`) and adds them to aux.
 """
 
 import jax
 import jax.numpy as jnp
 
+from betavae_jax import kl_decomposition
+
 LIKELIHOODS = ("bernoulli", "gaussian")
-OBJECTIVES = ("beta", "capacity")
+OBJECTIVES = ("beta", "capacity", "tcvae")
 ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
 
 
@@ -82,3 +85,24 @@ def capacity_objective(terms: dict[str, jax.Array], gamma: jax.Array,
   loss = terms["recon"] + gamma * jnp.abs(terms["kl"] - capacity)
   return loss, dict(terms, gamma=jnp.asarray(gamma, jnp.float32),
                     capacity=jnp.asarray(capacity, jnp.float32))
+
+
+def tcvae_objective(terms: dict[str, jax.Array], z: jax.Array,
+                    mean: jax.Array, logvar: jax.Array, dataset_size: int,
+                    alpha: jax.Array, beta: jax.Array, gamma: jax.Array,
+                    estimator: str = "mss") -> tuple[jax.Array, dict]:
+  """Chen et al.: -E[log p(x|z)] + alpha*MI + beta*TC + gamma*dim-KL.
+
+  MI, TC and dim-KL are minibatch estimates from the batch's own samples
+  `z` and posteriors, mixing over `dataset_size` images. They sum to the
+  sampled KL, so alpha = beta = gamma = 1 is the VAE's negative ELBO in
+  expectation; `terms["kl"]` stays the analytic KL, logged as for the
+  other objectives.
+  """
+  parts = kl_decomposition.minibatch_decomposition(z, mean, logvar,
+                                                   dataset_size, estimator)
+  loss = (terms["recon"] + alpha * parts["mi"] + beta * parts["tc"] +
+          gamma * parts["dim_kl"])
+  return loss, dict(terms, mi=parts["mi"], tc=parts["tc"],
+                    dim_kl=parts["dim_kl"],
+                    beta=jnp.asarray(beta, jnp.float32))

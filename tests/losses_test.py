@@ -94,3 +94,47 @@ def test_batch_terms_average_over_batch():
 def test_unknown_likelihood():
   with pytest.raises(ValueError, match="bernoulli"):
     losses.log_likelihood("poisson", jnp.zeros(2), jnp.zeros(2))
+
+
+def _tcvae_batch(key, n=32, d=4):
+  mean = 0.8 * jax.random.normal(key, (n, d))
+  logvar = jnp.full((n, d), -1.0)
+  terms = {"recon": jnp.array(10.0),
+           "kl": jnp.mean(jax.vmap(losses.kl_divergence)(mean, logvar)),
+           "kl_per_dim": jnp.zeros(d)}
+  return terms, mean, logvar
+
+
+@pytest.mark.parametrize("estimator", ["mss", "mws"])
+def test_tcvae_with_unit_weights_is_the_negative_elbo_in_expectation(
+    estimator):
+  terms, mean, logvar = _tcvae_batch(jax.random.key(0))
+
+  def loss(key):
+    z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape)
+    value, aux = losses.tcvae_objective(terms, z, mean, logvar, 1000, 1.0,
+                                        1.0, 1.0, estimator)
+    return value, aux["mi"] + aux["tc"] + aux["dim_kl"]
+  values, parts = jax.vmap(loss)(jax.random.split(jax.random.key(1), 500))
+  np.testing.assert_allclose(values, terms["recon"] + parts, rtol=1e-6)
+  negative_elbo = float(terms["recon"] + terms["kl"])
+  se = float(jnp.std(values)) / np.sqrt(len(values))
+  assert float(jnp.mean(values)) == pytest.approx(negative_elbo, abs=4 * se)
+  assert se < 0.05  # The check is tight, not vacuous.
+
+
+def test_tcvae_weighs_each_part_by_its_own_coefficient():
+  terms, mean, logvar = _tcvae_batch(jax.random.key(2))
+  z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(jax.random.key(3),
+                                                      mean.shape)
+  _, aux = losses.tcvae_objective(terms, z, mean, logvar, 1000, 1.0, 1.0,
+                                  1.0)
+  for weights, part in (((1.0, 0.0, 0.0), "mi"), ((0.0, 1.0, 0.0), "tc"),
+                        ((0.0, 0.0, 1.0), "dim_kl")):
+    loss, _ = losses.tcvae_objective(terms, z, mean, logvar, 1000, *weights)
+    assert float(loss) == pytest.approx(float(10.0 + aux[part]), rel=1e-6)
+  loss, aux6 = losses.tcvae_objective(terms, z, mean, logvar, 1000, 1.0, 6.0,
+                                      1.0)
+  assert float(loss) == pytest.approx(float(
+      10.0 + aux["mi"] + 6 * aux["tc"] + aux["dim_kl"]), rel=1e-5)
+  assert aux6["beta"] == 6.0 and aux6["kl"] == terms["kl"]

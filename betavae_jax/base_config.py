@@ -2,13 +2,13 @@
 
 Files in `configs/` call `base_config()` and override a few fields, so every
 knob exists in every config (a typo in `--config.x=` then fails loudly) and
-its meaning is documented once, here.
+its meaning is documented once, here. Every default is a literal: importing a
+config imports ml_collections and `schedules`, never the data layer.
 """
 
 import ml_collections
 from ml_collections import config_dict
 
-from betavae_jax import input_pipeline
 from betavae_jax import schedules
 
 
@@ -22,7 +22,32 @@ def base_config() -> ml_collections.ConfigDict:
   # or repeated run skips the compile (and on a GPU, the autotuning).
   config.compilation_cache_dir = "~/.cache/betavae_jax/xla"
 
-  config.data = input_pipeline.default_data_config()
+  config.data = ml_collections.ConfigDict(dict(
+      name="dsprites",  # 'dsprites', 'synthetic' or a tfds name (needs [tf]).
+      source="auto",  # dSprites: 'auto' (file if found), 'file', 'render'.
+      path=config_dict.placeholder(str),  # The official dSprites npz / hdf5.
+      download=False,  # dSprites: fetch the official file (needs a network).
+      # Where `download` fetches the official file from.
+      url=("https://github.com/deepmind/dsprites-dataset/raw/master/"
+           "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"),
+      data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
+      seed=0,  # Order of the training batches; shared by the population.
+      eval_fraction=0.0,  # Share of factor combinations held out for eval.
+      split_seed=0,  # Which combinations are held out.
+      image_size=64,  # Resize target for tfds image datasets.
+      num_threads=2,  # Host threads reading batches.
+      prefetch=4,  # Blocks of batches read ahead of the train step.
+      # Read every image into host memory at start (dSprites as bits) when
+      # it takes at most in_memory_max_mib: the training loop's host time
+      # per step then drops several-fold (docs/performance.md), which bounds
+      # one model's training where its step is as fast (on a GPU). Larger
+      # datasets are read per batch.
+      in_memory=True,
+      in_memory_max_mib=1024,
+      # A resume onto another data version than the checkpoint's stops the
+      # run; True makes that a warning (the run then mixes two datasets).
+      allow_version_change=False,
+  ))
 
   config.model = ml_collections.ConfigDict(dict(
       name="conv",  # 'conv' or 'mlp'.
@@ -33,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
       encoder_hidden=(1200, 1200),  # mlp only.
       decoder_hidden=(1200, 1200, 1200),  # mlp only.
       dtype="float32",  # Compute dtype; 'bfloat16' for accelerators.
-      # 'fast': conv_ops' custom-VJP convolutions, 3x faster on CPU;
+      # 'fast': conv_ops' custom-VJP convolutions, the faster on CPU;
       # 'flax': flax.linen Conv/ConvTranspose, the reference. Same
       # parameters, so checkpoints move between them.
       conv_impl="fast",

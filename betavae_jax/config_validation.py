@@ -8,7 +8,7 @@ import jax
 import ml_collections
 
 from betavae_jax import losses
-from betavae_jax.evaluation import metrics as evaluation_metrics
+from betavae_jax import metric_names
 from betavae_jax import models
 from betavae_jax import schedules
 
@@ -84,7 +84,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _require(train.eval_every_steps >= 0, "train.eval_every_steps",
            train.eval_every_steps, "must be >= 0 (0 turns evaluation off)")
   _check_population(config)
-  known = evaluation_metrics.METRICS
+  known = metric_names.METRICS
   _require(set(train.eval_metrics) <= set(known), "train.eval_metrics",
            tuple(train.eval_metrics), f"each must be one of {known}")
 

@@ -25,12 +25,11 @@ import time
 
 from absl import logging
 import ml_collections
-from ml_collections import config_dict
 import numpy as np
 
+from betavae_jax import base_config
 from betavae_jax.datasets import dsprites
 from betavae_jax.datasets import dsprites_builder
-from betavae_jax.datasets import dsprites_file
 from betavae_jax.datasets import errors
 from betavae_jax.datasets import ground_truth
 from betavae_jax.datasets import prefetch
@@ -47,29 +46,9 @@ IN_MEMORY_MAX_MIB = 1024
 
 
 def default_data_config() -> ml_collections.ConfigDict:
-  """The `config.data` section, with every field documented."""
-  return ml_collections.ConfigDict(dict(
-      name="dsprites",  # 'dsprites', 'synthetic' or a tfds name (needs [tf]).
-      source="auto",  # dSprites: 'auto' (file if found), 'file', 'render'.
-      path=config_dict.placeholder(str),  # The official dSprites npz / hdf5.
-      download=False,  # dSprites: fetch the official file (needs a network).
-      url=dsprites_file.OFFICIAL_URL,  # Where `download` fetches it from.
-      data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
-      seed=0,  # Order of the training batches; shared by the population.
-      eval_fraction=0.0,  # Share of factor combinations held out for eval.
-      split_seed=0,  # Which combinations are held out.
-      image_size=64,  # Resize target for tfds image datasets.
-      num_threads=2,  # Host threads reading batches.
-      prefetch=4,  # Blocks of batches read ahead of the train step.
-      # Read every image into host memory at start (dSprites: 360 MiB as
-      # bits, 10-15 s on 2 cores) when it takes at most in_memory_max_mib:
-      # the training loop's host time per step then drops from about 2 ms
-      # to 0.3-0.4 ms (README, "Speed"), which bounds one model's training
-      # where its step is as fast (on a GPU). Larger datasets are read per
-      # batch.
-      in_memory=True,
-      in_memory_max_mib=IN_MEMORY_MAX_MIB,
-  ))
+  """The `config.data` section of `base_config` (its fields documented
+  there), for code that loads data without a whole config."""
+  return base_config.base_config().data
 
 
 @dataclasses.dataclass(frozen=True)

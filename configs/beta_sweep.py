@@ -27,7 +27,7 @@ Presets (the string after ':'):
 import ml_collections
 
 from betavae_jax import base_config
-from betavae_jax import evaluation
+from betavae_jax import metric_names
 from betavae_jax import schedules
 
 BETAS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
@@ -106,7 +106,7 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
   for name, run in runs.items():
     run.name = f"beta_sweep_{name}"
 
-  every_metric = tuple(evaluation.METRICS)
+  every_metric = metric_names.METRICS
   return ml_collections.ConfigDict(dict(
       preset=preset,
       runs=runs,

@@ -22,9 +22,6 @@ from betavae_jax.datasets import errors
 
 OFFICIAL_NAMES = ("dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz",
                   "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.hdf5")
-# Where the official npz is published (Matthey et al. 2017, Apache-2.0).
-OFFICIAL_URL = ("https://github.com/deepmind/dsprites-dataset/raw/master/"
-                "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz")
 _NPZ_KEYS = ("imgs", "latents_classes", "latents_values", "metadata")
 _HDF5_KEYS = ("imgs", "latents/classes", "latents/values")
 _CHUNK = 8192

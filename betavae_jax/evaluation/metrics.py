@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from betavae_jax import metric_names
 from betavae_jax.datasets import ground_truth
 from betavae_jax.evaluation import gbt as gbt_lib
 from betavae_jax.evaluation import sampling
@@ -44,7 +45,7 @@ __all__ = ["METRICS", "beta_vae_score", "compute_all", "compute_draws",
            "dci", "draw_keys", "factor_vae_score", "mig",
            "modularity_explicitness", "sap", "score_codes", "spread"]
 
-METRICS = ("beta_vae", "factor_vae") + CODE_METRICS
+METRICS = metric_names.METRICS
 # Largest grid of cached codes (see compute_all): 1 GiB, e.g. dSprites for
 # a population of 36 models with 10 latents.
 CACHE_LIMIT_BYTES = 1 << 30

@@ -19,10 +19,11 @@ from sklearn import linear_model
 from sklearn import metrics as sk_metrics
 import threadpoolctl
 
+from betavae_jax import metric_names
 from betavae_jax.evaluation import gbt as gbt_lib
 from betavae_jax.evaluation import linear_svm
 
-CODE_METRICS = ("mig", "dci", "sap", "modularity")
+CODE_METRICS = metric_names.CODE_METRICS
 
 HISTOGRAM = ("each latent cut into {} equal-width bins between its sample "
              "min and max (np.histogram edges, np.digitize), discrete MI in "

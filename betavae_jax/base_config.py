@@ -65,15 +65,22 @@ def base_config() -> ml_collections.ConfigDict:
   ))
 
   config.objective = ml_collections.ConfigDict(dict(
-      name="beta",  # 'beta' (Higgins et al.) or 'capacity' (Burgess et al.).
+      # 'beta' (Higgins et al.), 'capacity' (Burgess et al.) or 'tcvae'
+      # (Chen et al.; docs/objectives.md).
+      name="beta",
       likelihood="bernoulli",  # 'bernoulli' or 'gaussian' (fixed std).
       gaussian_std=1.0,
-      beta=4.0,  # Peak KL weight; beta_schedule shapes it over steps.
+      # Peak KL weight (tcvae: the TC's); beta_schedule shapes it over steps.
+      beta=4.0,
       beta_schedule=schedules.schedule_config("constant"),
       gamma=1000.0,  # Capacity objective: weight of |KL - C|.
       capacity_max=25.0,  # Capacity objective: final C in nats.
       capacity_schedule=schedules.schedule_config(
           "linear", transition_steps=100_000),
+      tcvae_alpha=1.0,  # tcvae: weight of the index-code MI.
+      tcvae_gamma=1.0,  # tcvae: weight of the dimension-wise KL.
+      # tcvae: minibatch estimator of q(z), 'mss' (stratified) or 'mws'.
+      tcvae_estimator="mss",
   ))
 
   # Unset lists take the single values above (objective.beta, seed, ...).

@@ -7,6 +7,7 @@ Each failure is one line naming the field, its value and what is allowed;
 import jax
 import ml_collections
 
+from betavae_jax import kl_decomposition
 from betavae_jax import losses
 from betavae_jax import metric_names
 from betavae_jax import models
@@ -54,6 +55,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
            "must be >= 0")
   _require(obj.gaussian_std > 0, "objective.gaussian_std", obj.gaussian_std,
            "must be > 0")
+  for field in ("tcvae_alpha", "tcvae_gamma"):
+    _require(obj[field] >= 0, f"objective.{field}", obj[field],
+             "must be >= 0")
+  _require(obj.tcvae_estimator in kl_decomposition.ESTIMATORS,
+           "objective.tcvae_estimator", obj.tcvae_estimator,
+           f"must be one of {kl_decomposition.ESTIMATORS}")
+  _require(obj.name != "tcvae" or train.batch_size >= 2, "train.batch_size",
+           train.batch_size, "the tcvae objective needs >= 2 (its q(z) "
+           "mixes over the batch)")
   _check_schedule("objective.beta_schedule", obj.beta_schedule)
   _check_schedule("objective.capacity_schedule", obj.capacity_schedule)
   _check_schedule("optim.lr_schedule", config.optim.lr_schedule)

@@ -85,10 +85,16 @@ class BetavaeDsprites(dataset_builder.FileReaderBuilder):
       f"Optional: place {dsprites_file.OFFICIAL_NAMES[0]} (or the .hdf5) "
       "in the manual dir, or pass its path as --config.data.path.")
 
-  def __init__(self, *, source_path: str | None = None, **kwargs):
-    """`source_path` is the official file; else the manual dir is searched."""
+  def __init__(self, *, source_path: str | None = None,
+               file_format: str | None = None, **kwargs):
+    """`source_path` is the official file; else the manual dir is searched.
+
+    The file format defaults to ArrayRecord, not tfds' TFRecord, so that
+    `tfds.builder(...)`, `tfds.data_source` and `tfds build` work without
+    TensorFlow.
+    """
     self._source_path = source_path
-    super().__init__(**kwargs)
+    super().__init__(file_format=file_format or "array_record", **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
@@ -252,8 +258,7 @@ def prepare(make: Callable[[], BetavaeDsprites]) -> BetavaeDsprites:
 
 def _builder(config: str, data_dir: str | None,
              path: str | None) -> BetavaeDsprites:
-  return BetavaeDsprites(config=config, data_dir=data_dir,
-                         file_format="array_record", source_path=path)
+  return BetavaeDsprites(config=config, data_dir=data_dir, source_path=path)
 
 
 def _manual_dir(dl_manager: tfds.download.DownloadManager) -> str | None:

@@ -13,6 +13,7 @@ memory stays that of one chunk whatever K is.
 from collections.abc import Callable
 import functools
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,16 +32,18 @@ def log_weights(log_px_z: jax.Array, z: jax.Array, mean: jax.Array,
 
 
 def iwae_bound(key: jax.Array, mean: jax.Array, logvar: jax.Array,
-               log_px_z_fn: Callable[[jax.Array], jax.Array],
-               num_samples: int = DEFAULT_NUM_SAMPLES,
+               log_px_z_fn: Callable[[jax.Array, Any], jax.Array],
+               context: Any = None, num_samples: int = DEFAULT_NUM_SAMPLES,
                chunk_size: int = 100) -> jax.Array:
   """L_K for every posterior in `mean`, `logvar`.
 
   Args:
     key: the sample noise; chunk c draws from fold_in(key, c).
     mean, logvar: (..., D) posteriors, any leading axes (members, images).
-    log_px_z_fn: z (C, ..., D) -> log p(x|z) (C, ...), the decoder's
-      likelihood of each image under each of the C samples.
+    log_px_z_fn: (z (C, ..., D), context) -> log p(x|z) (C, ...), the
+      decoder's likelihood of each image under each of the C samples.
+    context: what `log_px_z_fn` needs besides z (parameters, images), an
+      argument rather than a closure so that it is not compiled in.
     num_samples: K.
     chunk_size: samples per call of `log_px_z_fn`.
 
@@ -54,15 +57,15 @@ def iwae_bound(key: jax.Array, mean: jax.Array, logvar: jax.Array,
   total = jnp.full(mean.shape[:-1], -jnp.inf)
   for c, start in enumerate(range(0, num_samples, chunk_size)):
     total = _add_chunk(total, jax.random.fold_in(key, c), mean, logvar,
-                       log_px_z_fn=log_px_z_fn,
+                       context, log_px_z_fn=log_px_z_fn,
                        size=min(chunk_size, num_samples - start))
   return total - math.log(num_samples)
 
 
 @functools.partial(jax.jit, static_argnames=("log_px_z_fn", "size"))
 def _add_chunk(total: jax.Array, key: jax.Array, mean: jax.Array,
-               logvar: jax.Array, *, log_px_z_fn: Callable[[jax.Array],
-                                                           jax.Array],
+               logvar: jax.Array, context: Any, *,
+               log_px_z_fn: Callable[[jax.Array, Any], jax.Array],
                size: int) -> jax.Array:
   """Folds `size` more log weights into the running logsumexp `total`.
 
@@ -71,5 +74,5 @@ def _add_chunk(total: jax.Array, key: jax.Array, mean: jax.Array,
   """
   eps = jax.random.normal(key, (size,) + mean.shape, mean.dtype)
   z = mean + jnp.exp(0.5 * logvar) * eps
-  chunk = log_weights(log_px_z_fn(z), z, mean, logvar)
+  chunk = log_weights(log_px_z_fn(z, context), z, mean, logvar)
   return jnp.logaddexp(total, jax.nn.logsumexp(chunk, axis=0))

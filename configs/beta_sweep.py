@@ -121,4 +121,3 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
       metric_points=p["points"],
       metric_seed=0,
   ))
-

@@ -28,6 +28,7 @@ def test_notebook_is_committed_without_outputs():
       assert not cell.outputs and cell.execution_count is None
 
 
+@pytest.mark.slow
 def test_notebook_runs_on_cpu(tmp_path, monkeypatch):
   notebook = nbformat.read(NOTEBOOK, as_version=4)
   workdir = tmp_path / "run"

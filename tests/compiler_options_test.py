@@ -59,6 +59,7 @@ def test_unknown_option_falls_back_to_defaults(monkeypatch, caplog):
   assert "not applied" in caplog.text
 
 
+@pytest.mark.slow
 def test_persistent_cache_stores_compiled_programs(tmp_path):
   # A fresh process: the cache directory is a process-wide setting.
   script = (

@@ -1,7 +1,7 @@
 """Importing a config is cheap: ml_collections and the schedules only.
 
-Each config file is loaded in a fresh process, as `main` loads it, and the
-modules it pulled in are checked: a config that reached the data layer,
+The config files are loaded in a fresh process, as `main` loads them, and
+the modules they pulled in are checked: a config that reached the data layer,
 the metrics or the plots would make every `--config` parse pay for them.
 """
 
@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from betavae_jax import base_config
+from betavae_jax import evaluation
 from betavae_jax import input_pipeline
 from betavae_jax import metric_names
-from betavae_jax import evaluation
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = sorted(ROOT.glob("configs/*.py")) + [
@@ -27,37 +27,47 @@ ALLOWED = {"betavae_jax", "betavae_jax.base_config", "betavae_jax.schedules",
 
 _PROBE = """
 import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("config", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module.get_config()
-print(json.dumps(sorted(sys.modules)))
+for path in sys.argv[1:]:
+  spec = importlib.util.spec_from_file_location("config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  module.get_config()
+after_configs = sorted(sys.modules)
+from betavae_jax import config_validation
+print(json.dumps([after_configs, sorted(sys.modules)]))
 """
 
 
-def _modules_after(code: str, *args: str) -> set[str]:
-  """The modules loaded by running `code` in a fresh interpreter."""
-  proc = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=120,
-                        check=True)
-  return set(json.loads(proc.stdout.splitlines()[-1]))
+@pytest.fixture(scope="module")
+def loaded() -> tuple[set[str], set[str]]:
+  """Modules loaded by every config file, then by config_validation too.
+
+  One fresh interpreter loads them all: what the configs pull in together
+  bounds what each pulls in alone.
+  """
+  proc = subprocess.run(
+      [sys.executable, "-c", _PROBE, *map(str, CONFIGS)], cwd=ROOT,
+      capture_output=True, text=True, timeout=120, check=True)
+  after_configs, after_validation = json.loads(proc.stdout.splitlines()[-1])
+  return set(after_configs), set(after_validation)
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_config_imports_only_ml_collections_and_schedules(path):
-  loaded = _modules_after(_PROBE, str(path))
-  ours = {m for m in loaded if m.split(".")[0] == "betavae_jax"}
+def _packages(modules: set[str]) -> set[str]:
+  return {m.split(".")[0] for m in modules}
+
+
+def test_configs_import_only_ml_collections_and_schedules(loaded):
+  modules, _ = loaded
+  ours = {m for m in modules if m.split(".")[0] == "betavae_jax"}
   assert ours <= ALLOWED, sorted(ours - ALLOWED)
-  assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+  assert not _packages(modules) & set(HEAVY)
 
 
-def test_config_validation_needs_no_metrics_or_data():
-  loaded = _modules_after("import json, sys\n"
-                          "from betavae_jax import config_validation\n"
-                          "print(json.dumps(sorted(sys.modules)))")
-  assert "betavae_jax.evaluation" not in loaded
-  assert "betavae_jax.input_pipeline" not in loaded
-  assert not {m.split(".")[0] for m in loaded} & {
+def test_config_validation_needs_no_metrics_or_data(loaded):
+  _, modules = loaded
+  assert "betavae_jax.evaluation" not in modules
+  assert "betavae_jax.input_pipeline" not in modules
+  assert not _packages(modules) & {
       "sklearn", "scipy", "tensorflow_datasets", "matplotlib"}
 
 

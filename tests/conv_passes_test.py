@@ -22,6 +22,7 @@ def _run(*flags, env=None):
       env=env)
 
 
+@pytest.mark.slow
 def test_times_every_pass_of_every_layer(tmp_path):
   out = tmp_path / "layers.json"
   proc = _run("--impls=fast,flax", "--batch_size=2", "--repeats=1",
@@ -45,12 +46,14 @@ def test_times_every_pass_of_every_layer(tmp_path):
       assert float(rate) == round(gflop / times[f"{name}|{impl}|{p}"] * 1e3)
 
 
+@pytest.mark.slow
 def test_unknown_impl_is_a_usage_error():
   proc = _run("--impls=fast,cudnn")
   assert proc.returncode != 0
   assert "Unknown --impls ['cudnn']" in proc.stderr
 
 
+@pytest.mark.slow
 def test_torch_without_pytorch_is_a_usage_error(tmp_path):
   fake = tmp_path / "torch"  # Shadows any installed PyTorch.
   fake.mkdir()

@@ -352,7 +352,8 @@ def fixture_official_url(tmp_path):
   server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
       http.server.SimpleHTTPRequestHandler, directory=str(root)))
   threading.Thread(target=server.serve_forever, daemon=True).start()
-  yield f"http://127.0.0.1:{server.server_port}/{dsprites_file.OFFICIAL_NAMES[0]}"
+  port, name = server.server_port, dsprites_file.OFFICIAL_NAMES[0]
+  yield f"http://127.0.0.1:{port}/{name}"
   server.shutdown()
 
 

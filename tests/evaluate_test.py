@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from betavae_jax import evaluate
 from betavae_jax import train
@@ -13,6 +14,7 @@ from betavae_jax import train
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_evaluate_cli_writes_scores_and_udr(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10

@@ -19,6 +19,7 @@ from betavae_jax import metric_writer
 
 _ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # Every test runs main in a subprocess.
 # Long enough to be killed mid-run, short enough for CI.
 LONG = ["--config.train.num_train_steps=400",
         "--config.train.checkpoint_every_steps=50",

@@ -23,8 +23,9 @@ def test_in_turn_matches_vmap_with_shared_arguments():
   in_turn = jax.vmap(population_lib.in_turn_on_cpu(_member_step),
                      in_axes=axes)
   got = jax.jit(in_turn)(params, x, scale)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-               got, expected)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+      got, expected)
   # On CPU the members really run one after another, in a loop.
   assert "scan" in str(jax.make_jaxpr(in_turn)(params, x, scale))
 

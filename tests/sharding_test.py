@@ -10,7 +10,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# Every test starts a process with several virtual CPU devices.
+pytestmark = pytest.mark.slow
 
 _PRELUDE = textwrap.dedent("""
     import importlib.util, sys

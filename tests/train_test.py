@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from betavae_jax import metric_writer
 from betavae_jax import train
@@ -23,6 +24,7 @@ def cli(workdir, *overrides, config="configs/test.py", env=None, **kw):
                         **kw)
 
 
+@pytest.mark.slow
 def test_cli_trains_and_logs(tmp_path):
   proc = cli(tmp_path, "--config.objective.beta=2",
              "--config.train.plot_every_steps=20")

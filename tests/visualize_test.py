@@ -234,6 +234,7 @@ def test_save_writes_png_and_looping_gif(tmp_path, population_run):
   assert gif.n_frames == 2 * OPTIONS.traversal_steps - 2  # There and back.
 
 
+@pytest.mark.slow
 def test_cli_writes_plots_of_a_trained_run(tmp_path, test_config):
   test_config.train.num_train_steps = 2
   test_config.train.eval_every_steps = 0

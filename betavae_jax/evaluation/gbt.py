@@ -260,4 +260,3 @@ def _lightgbm_params(num_trees: int, seed: int) -> dict:
               lambda_l1=0.0, lambda_l2=0.0, bagging_fraction=1.0,
               feature_fraction=1.0, num_threads=1, deterministic=True,
               force_col_wise=True, seed=seed)
-

@@ -3,8 +3,8 @@
 `write_report` reads what `run.py` left in each run's workdir (the JSONL
 training log for the curves; eval/metrics_<step>.json for the scores and
 the final ELBO on held-out and training images; timing.json; the
-checkpoints for the traversal figures) and writes README.md and plots/ into the output
-directory. Every claim is decided by a stated test on the measured
+checkpoints for the traversal figures) and writes README.md and plots/ into
+the output directory. Every claim is decided by a stated test on the measured
 numbers, so the verdicts change with the data, never by hand.
 """
 
@@ -531,13 +531,25 @@ def write_report(study, workdir: str, out: str, hardware: str,
               for k in ("train_seconds", "eval_seconds"))
   scale, points = study.metric_scale, tuple(study.metric_points)
   figures = "\n\n".join(f"![{k}]({v})" for k, v in plots.items())
+  command = ("python experiments/beta_sweep/run.py "
+             f"--config=configs/beta_sweep.py:{study.preset}")
+  data_note = ("the offline renderer unless config.data.path names the "
+               "official file" if config.data.name == "dsprites"
+               else "synthetic test data")
+  mig_points = (f"{points[0]:,} / {points[1]:,} points "
+                "(published 10,000 / 5,000)")
+  recon_note = (
+      "nats per image of the final parameters on "
+      f"{config.train.eval_num_examples:,} random held-out images (and as "
+      "many training images for the generalisation test); active = KL > "
+      f"{losses.ACTIVE_KL_NATS} nats")
   text = f"""# The beta sweep: what the measurements say
 
 Produced by one command,
-`python experiments/beta_sweep/run.py --config=configs/beta_sweep.py:{study.preset}`
+`{command}`
 (the `paper` preset runs the published settings on a GPU or TPU). Hardware:
 {hardware}. Total wall time {total / 60:.0f} min. Data:
-{config.data.name} ({'the offline renderer unless config.data.path names the official file' if config.data.name == 'dsprites' else 'synthetic test data'}),
+{config.data.name} ({data_note}),
 {config.data.eval_fraction:.0%} of the factor combinations held out and never
 trained on. Adam, learning rate {config.optim.learning_rate:g}, batch
 {config.train.batch_size}, {config.train.num_train_steps:,} steps per run
@@ -546,8 +558,8 @@ trained on. Adam, learning rate {config.optim.learning_rate:g}, batch
 | | |
 |---|---|
 | BetaVAE, FactorVAE | {scale:.0%} of the published 10,000 / 5,000 points |
-| MIG, DCI, SAP | {points[0]:,} / {points[1]:,} points (published 10,000 / 5,000) |
-| recon, KL, ELBO | nats per image of the final parameters on {config.train.eval_num_examples:,} random held-out images (and as many training images for the generalisation test); active = KL > {losses.ACTIVE_KL_NATS} nats |
+| MIG, DCI, SAP | {mig_points} |
+| recon, KL, ELBO | {recon_note} |
 | UDR | Lasso variant over the {len(sweep)} members of the sweep |
 
 Each row: mean ± half the range over seeds {sorted({r['seed'] for r in sweep})}.

@@ -397,6 +397,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   members = pop.members()
   logging.info("Population of %d: %s", pop.size, pop.names)
   model = models.create_model(config.model, dataset.image_shape)
+  # A log read alone then says what ran: every knob, and the model's size.
+  logging.info("Hyperparameters:\n%s", config)
+  logging.info("Parameters per model: %s",
+               f"{models.num_params(config.model, dataset.image_shape):,}")
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(config.to_dict(), f, indent=2, default=str)
 

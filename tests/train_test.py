@@ -1,6 +1,7 @@
 """End to end: the CLI trains the tiny config and writes its logs."""
 
 import json
+import logging
 import os
 import pathlib
 import subprocess
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from betavae_jax import metric_writer
+from betavae_jax import models
 from betavae_jax import train
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -48,12 +50,17 @@ def test_cli_trains_and_logs(tmp_path):
   assert "Workdir:" in proc.stderr
 
 
-def test_train_and_evaluate_population(tmp_path, test_config):
+def test_train_and_evaluate_population(tmp_path, test_config, caplog):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10
   test_config.train.eval_metrics = ("mig",)
+  caplog.set_level(logging.INFO)
   state = train.train_and_evaluate(test_config, str(tmp_path))
   assert state.step.shape == (2,)
+  # The run's start logs every hyperparameter and the model's size.
+  assert f"learning_rate: {test_config.optim.learning_rate}" in caplog.text
+  count = models.num_params(test_config.model, (32, 32, 1))
+  assert f"Parameters per model: {count:,}" in caplog.text
   last = metric_writer.read_metrics(str(tmp_path))[-1]
   assert last["eval/kl/beta=1"] != last["eval/kl/beta=4"]
   # Seen and held-out combinations are scored on different images.

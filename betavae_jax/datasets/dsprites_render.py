@@ -2,14 +2,17 @@
 
 The official file cannot always be had (offline machines, CI), so this module
 re-renders any dSprites factor combination with the geometry measured from
-official frames (see docs/dsprites.md): centre at 16 + 32 * pos, square
-side 20 * scale, ellipse and heart bounding boxes as measured, rotation about
-the nominal centre, binary pixels without anti-aliasing. A pixel is lit when
-its centre lies inside the shape. A re-render cannot be bit-identical to the
-file; it is the stand-in, not the data.
+the official frames (docs/dsprites.md): each shape is a fixed outline, scaled
+in proportion to the scale factor, turned counter-clockwise about its nominal
+centre 16 + 32 * pos, and sampled at the pixel centres (a pixel is lit when
+its centre lies inside), without anti-aliasing. The outlines are a square, an
+ellipse and the classic parametric heart; their sizes were fitted so that
+the official frames are reproduced (see docs/dsprites.md for how close).
 
 Everything is vectorised numpy over a 32x32 window around each sprite (no
 sprite reaches further than 15 px from its centre), a quarter of the canvas.
+Coordinates are float64: the fitted outlines pass within a few thousandths
+of a pixel of some pixel centres, closer than float32 can resolve.
 """
 
 import numpy as np
@@ -21,21 +24,43 @@ ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
 FACTOR_SIZES = (3, 6, 40, 32, 32)
 
-# Square corners are rounded with this radius (px at scale 1): it makes the
-# bounding box at 45 degrees 26 px, as measured, instead of 20 * sqrt(2).
-_SQUARE_CORNER = 2.75
-# Ellipse semi-axes are affine in scale: 12x8 px at 0.5, 26x14 px at 1.
-_ELLIPSE_A = (-1.0, 14.0)
-_ELLIPSE_B = (1.0, 6.0)
-# The heart (x^2 + y^2 - 1)^3 = x^2 y^3 spans x in +-1.1385, y in
-# [-1, 1.2360], with its area centroid at y = 0.2935. It is stretched to
-# 20 * scale x (16 * scale + 1) px and its centroid put 2 * scale px above the
-# nominal centre, as in the official frames.
-_HEART_X = 1.1385
-_HEART_Y = (-1.0, 1.2360)
-_HEART_CENTROID = 0.2935
-_HEART_LIFT = 2.0
+# All sizes are px at scale 1; every shape scales in proportion.
+# The square's half side: a 19.196 px square fits every official frame, the
+# rotated ones included (a 20 px square with the same corners would not).
+_SQUARE_HALF = 9.598
+# The ellipse's semi-axes, major axis horizontal at orientation 0.
+_ELLIPSE_AXES = (12.766, 7.213)
+# The heart is x = 16 sin^3 t, y = 13 cos t - 5 cos 2t - 2 cos 3t - cos 4t
+# (t in [0, 2 pi], y up), stretched by these px per curve unit and with its
+# origin this far above the nominal centre.
+_HEART_STRETCH = (0.59966, 0.66221)
+_HEART_LIFT = 1.43663
+# The heart is star-shaped about this point (px above the centre, at scale
+# 1), so its outline is tabulated once as a radius per direction from it.
+_HEART_POLE = 1.0
+_HEART_TABLE = 4096  # Directions tabulated over [0, pi].
 _CHUNK = 4096  # Images per vectorised step: bounds the float temporaries.
+
+
+def _heart_radii() -> np.ndarray:
+  """The heart's radius from its pole, per direction from straight up.
+
+  Returns (_HEART_TABLE,) radii at directions linspace(0, pi): the right
+  half of the outline (the heart is mirror-symmetric), measured from up.
+  """
+  t = np.linspace(0.0, np.pi, 1 << 16)
+  x = _HEART_STRETCH[0] * 16 * np.sin(t)**3
+  y = _HEART_STRETCH[1] * (13 * np.cos(t) - 5 * np.cos(2 * t) -
+                           2 * np.cos(3 * t) - np.cos(4 * t))
+  y = y + _HEART_LIFT - _HEART_POLE
+  direction = np.arctan2(x, y)
+  # Star-shaped about the pole: the direction grows along the outline.
+  assert np.all(np.diff(direction) > 0)
+  return np.interp(np.linspace(0.0, np.pi, _HEART_TABLE), direction,
+                   np.hypot(x, y))
+
+
+_HEART_RADII = _heart_radii()
 
 
 def render(factors: np.ndarray) -> np.ndarray:
@@ -73,14 +98,14 @@ def _render_chunk(factors: np.ndarray, out: np.ndarray) -> None:
     rows = np.flatnonzero(factors[:, 0] == shape)
     if rows.size:
       qx, qy, x0, y0 = _window_coords(factors[rows])
-      scale = SCALES[factors[rows, 1]].astype(np.float32)[:, None, None]
+      scale = SCALES[factors[rows, 1]][:, None, None]
       _paste(out, rows, x0, y0, inside_fn(qx, qy, scale))
 
 
 def _window_coords(factors: np.ndarray):
   """Pixel-centre coordinates in each sprite's own frame, and window origins.
 
-  Returns (qx, qy), each (N, 32, 32) float32 in px, y pointing up and axes
+  Returns (qx, qy), each (N, 32, 32) float64 in px, y pointing up and axes
   turned by -orientation (so the sprite turns counter-clockwise on screen),
   and the (N,) integer column and row where each window starts.
   """
@@ -89,39 +114,41 @@ def _window_coords(factors: np.ndarray):
   x0 = np.floor(cx).astype(np.int64) - WINDOW // 2
   y0 = np.floor(cy).astype(np.int64) - WINDOW // 2
   centres = np.arange(WINDOW) + 0.5
-  dx = (x0[:, None] + centres - cx[:, None]).astype(np.float32)[:, None, :]
-  dy = (cy[:, None] - y0[:, None] - centres).astype(np.float32)[:, :, None]
+  dx = (x0[:, None] + centres - cx[:, None])[:, None, :]
+  dy = (cy[:, None] - y0[:, None] - centres)[:, :, None]
   # Class 39 is 2 pi: use class 0's exact angle so the images are identical.
   theta = ORIENTATIONS[factors[:, 2] % 39]
-  cos = np.cos(theta).astype(np.float32)[:, None, None]
-  sin = np.sin(theta).astype(np.float32)[:, None, None]
+  cos = np.cos(theta)[:, None, None]
+  sin = np.sin(theta)[:, None, None]
   return cos * dx + sin * dy, cos * dy - sin * dx, x0, y0
 
 
 def _square(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
-  """Inside a 20*scale square whose corners are rounded (see above)."""
-  radius = _SQUARE_CORNER * scale
-  inner = 10 * scale - radius
-  ex = np.maximum(np.abs(qx) - inner, 0)
-  ey = np.maximum(np.abs(qy) - inner, 0)
-  return ex * ex + ey * ey <= radius * radius
+  """Inside the square, sides along the axes at orientation 0."""
+  half = _SQUARE_HALF * scale
+  return (np.abs(qx) <= half) & (np.abs(qy) <= half)
 
 
 def _ellipse(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
   """Inside the ellipse, major axis horizontal at orientation 0."""
-  u = qx / (_ELLIPSE_A[0] + _ELLIPSE_A[1] * scale)
-  v = qy / (_ELLIPSE_B[0] + _ELLIPSE_B[1] * scale)
+  u = qx / (_ELLIPSE_AXES[0] * scale)
+  v = qy / (_ELLIPSE_AXES[1] * scale)
   return u * u + v * v <= 1
 
 
 def _heart(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
-  """Inside the implicit heart curve, upright at orientation 0."""
-  x = qx * (2 * _HEART_X / (20 * scale))
-  y = ((qy - _HEART_LIFT * scale) * ((_HEART_Y[1] - _HEART_Y[0]) /
-                                     (16 * scale + 1)) + _HEART_CENTROID)
-  x2 = x * x
-  r = x2 + y * y - 1
-  return r * r * r <= x2 * y * y * y
+  """Inside the heart, upright at orientation 0 (see _heart_radii)."""
+  x = np.abs(qx) / scale
+  y = qy / scale - _HEART_POLE
+  radius2 = x * x + y * y
+  # Only pixels within the outline's largest radius need its direction,
+  # the costly part; they are about a third of the window.
+  near = radius2 <= _HEART_RADII.max()**2
+  direction = np.arctan2(x[near], y[near]) * ((_HEART_TABLE - 1) / np.pi)
+  inside = np.zeros(x.shape, bool)
+  inside[near] = radius2[near] <= np.interp(
+      direction, np.arange(_HEART_TABLE), _HEART_RADII)**2
+  return inside
 
 
 def _paste(out: np.ndarray, rows: np.ndarray, x0: np.ndarray, y0: np.ndarray,

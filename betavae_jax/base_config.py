@@ -31,6 +31,10 @@ def base_config() -> ml_collections.ConfigDict:
       url=("https://github.com/deepmind/dsprites-dataset/raw/master/"
            "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"),
       data_dir=config_dict.placeholder(str),  # tfds data dir ($TFDS_DATA_DIR).
+      # dSprites: the betavae_dsprites version to read, e.g. '1.0.0'; None
+      # is the current one. An older version is read as prepared in
+      # data_dir (only the current one can be prepared).
+      version=config_dict.placeholder(str),
       seed=0,  # Order of the training batches; shared by the population.
       eval_fraction=0.0,  # Share of factor combinations held out for eval.
       split_seed=0,  # Which combinations are held out.

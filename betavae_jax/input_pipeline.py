@@ -131,7 +131,8 @@ def _load_source(data_config: ml_collections.ConfigDict):
   if data_config.name == "dsprites":
     builder = dsprites_builder.prepared_builder(
         data_config.source, data_config.path, data_config.data_dir,
-        data_config.url if data_config.download else None)
+        data_config.url if data_config.download else None,
+        data_config.get("version"))  # Runs saved before the field: None.
     source = _held(data_config, records.RecordSource(
         builder, "train", dsprites_builder.IMAGE_KEY,
         dsprites_builder.SPECS[dsprites_builder.IMAGE_KEY]), binary=True)

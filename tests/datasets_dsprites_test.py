@@ -337,8 +337,8 @@ def test_which_source_auto_picks(tmp_path, monkeypatch):
   assert chosen("file") == ("official", in_manual)
   # Official data prepared before (the small grid stands in for it).
   other = tmp_path / "other"
-  shutil.copytree(earlier.data_path,
-                  other / "betavae_dsprites" / "official" / "1.0.0")
+  shutil.copytree(earlier.data_path, other / "betavae_dsprites" / "official" /
+                  str(dsprites_builder.BetavaeDsprites.VERSION))
   assert chosen("auto", data_dir=other) == ("official", None)
   assert chosen("render", data_dir=other) == ("rendered", None)
 

@@ -42,8 +42,9 @@ def iwae_bound(key: jax.Array, mean: jax.Array, logvar: jax.Array,
     mean, logvar: (..., D) posteriors, any leading axes (members, images).
     log_px_z_fn: (z (C, ..., D), context) -> log p(x|z) (C, ...), the
       decoder's likelihood of each image under each of the C samples.
-    context: what `log_px_z_fn` needs besides z (parameters, images), an
-      argument rather than a closure so that it is not compiled in.
+    context: what `log_px_z_fn` needs besides z (parameters, images). The
+      function is called outside any jit, so it may be (or call) a jitted
+      function of its own with compiler options.
     num_samples: K.
     chunk_size: samples per call of `log_px_z_fn`.
 
@@ -56,23 +57,23 @@ def iwae_bound(key: jax.Array, mean: jax.Array, logvar: jax.Array,
   mean, logvar = jnp.asarray(mean), jnp.asarray(logvar)
   total = jnp.full(mean.shape[:-1], -jnp.inf)
   for c, start in enumerate(range(0, num_samples, chunk_size)):
-    total = _add_chunk(total, jax.random.fold_in(key, c), mean, logvar,
-                       context, log_px_z_fn=log_px_z_fn,
-                       size=min(chunk_size, num_samples - start))
+    size = min(chunk_size, num_samples - start)
+    z = _draw(jax.random.fold_in(key, c), mean, logvar, size)
+    total = _fold(total, log_px_z_fn(z, context), z, mean, logvar)
   return total - math.log(num_samples)
 
 
-@functools.partial(jax.jit, static_argnames=("log_px_z_fn", "size"))
-def _add_chunk(total: jax.Array, key: jax.Array, mean: jax.Array,
-               logvar: jax.Array, context: Any, *,
-               log_px_z_fn: Callable[[jax.Array, Any], jax.Array],
-               size: int) -> jax.Array:
-  """Folds `size` more log weights into the running logsumexp `total`.
-
-  Jitted with the likelihood as a static argument: calls with the same
-  function (every chunk, every K) reuse one compiled program.
-  """
+@functools.partial(jax.jit, static_argnums=3)
+def _draw(key: jax.Array, mean: jax.Array, logvar: jax.Array,
+          size: int) -> jax.Array:
+  """`size` samples of every posterior, (size, ..., D)."""
   eps = jax.random.normal(key, (size,) + mean.shape, mean.dtype)
-  z = mean + jnp.exp(0.5 * logvar) * eps
-  chunk = log_weights(log_px_z_fn(z, context), z, mean, logvar)
+  return mean + jnp.exp(0.5 * logvar) * eps
+
+
+@jax.jit
+def _fold(total: jax.Array, log_px_z: jax.Array, z: jax.Array,
+          mean: jax.Array, logvar: jax.Array) -> jax.Array:
+  """Adds a chunk's importance weights to the running logsumexp."""
+  chunk = log_weights(log_px_z, z, mean, logvar)
   return jnp.logaddexp(total, jax.nn.logsumexp(chunk, axis=0))

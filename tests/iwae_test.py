@@ -35,6 +35,7 @@ def _model(n: int, seed: int = 0, shift: float = 0.3, widen: float = 0.5):
   return x, log_px, post_mean, post_cov, mean, logvar
 
 
+@jax.jit
 def _log_px_z(z, x):
   """z (C, N, 2) -> log N(x; Wz + b, s^2 I), (C, N)."""
   ll = kl_decomposition.log_normal(x, z @ W.T + B, 2 * math.log(S))

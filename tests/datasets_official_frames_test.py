@@ -50,10 +50,9 @@ def swept_cells() -> np.ndarray:
   return np.array(cells)
 
 
-@pytest.fixture(scope="module")
-def matches():
-  """Per frame: its identified factors and how many pixels differ."""
-  frames = official_frames().reshape(-1, 64 * 64).astype(np.int32)
+def identify(frames: np.ndarray):
+  """Each frame's nearest rendered cell: (factors (N, 5), differing (N,))."""
+  frames = frames.reshape(-1, 64 * 64).astype(np.int32)
   cells = swept_cells()
   rendered = dsprites_render.render(cells).reshape(-1, 64 * 64).astype(
       np.int32)
@@ -62,6 +61,25 @@ def matches():
               2 * frames @ rendered.T)
   nearest = distance.argmin(1)
   return cells[nearest], distance[np.arange(len(frames)), nearest]
+
+
+def summary(render=dsprites_render.render) -> str:
+  """Per shape, how far `render` is from the frames identified above."""
+  frames = official_frames()
+  factors, _ = identify(frames)
+  differing = (render(factors)[..., 0] != frames).sum((1, 2))
+  lines = []
+  for shape, name in enumerate(SHAPES):
+    d = differing[factors[:, 0] == shape]
+    lines.append(f"{name}: {d.size} frames, {np.sum(d > 0)} differ, "
+                 f"{d.min()}-{d.max()} px each, {d.sum()} px in all")
+  return "\n".join(lines)
+
+
+@pytest.fixture(name="matches", scope="module")
+def fixture_matches():
+  """Per frame: its identified factors and how many pixels differ."""
+  return identify(official_frames())
 
 
 def test_the_animation_has_its_documented_frames(matches):

@@ -18,10 +18,16 @@ import os
 from absl import app
 from absl import flags
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from betavae_jax import allocator
+from betavae_jax import codec as codec_lib
 from betavae_jax import evaluation
+from betavae_jax import input_pipeline
+from betavae_jax import iwae
+from betavae_jax import kl_decomposition
+from betavae_jax import losses
 from betavae_jax import metric_writer
 from betavae_jax import trained_run
 from betavae_jax.datasets import ground_truth
@@ -31,6 +37,11 @@ Encode = Callable[[np.ndarray], tuple]
 
 
 ENCODE_BATCH = 256  # Images per encoder call: bounds activation memory.
+# The IWAE bound decodes K samples of every image: its defaults keep a CPU
+# evaluation to minutes, and a call to IWAE_BATCH x IWAE_CHUNK decodes.
+IWAE_IMAGES = 128
+IWAE_BATCH = 16
+IWAE_CHUNK = 50
 
 
 def _encode_batched(encode: Encode, images: np.ndarray):
@@ -113,16 +124,97 @@ def disentanglement_scalars(data: ground_truth.GroundTruthData,
                                                    metrics)]
 
 
+def held_out_images(dataset: input_pipeline.Dataset,
+                    num_images: int) -> tuple[np.ndarray, str]:
+  """Up to `num_images` held-out images and their split's name.
+
+  The same fixed random subset the ELBO evaluation reads; without a
+  held-out split, training images ('train').
+  """
+  split = "eval" if len(dataset.eval_indices) else "train"
+  pool = len(dataset.eval_indices) or len(dataset.train_indices)
+  n = min(num_images, pool)
+  return next(input_pipeline.eval_batches(dataset, n, n)), split
+
+
+def latent_scalars(encode: Encode, images: np.ndarray,
+                   key: jax.Array) -> list[dict]:
+  """Per member: the KL's parts over `images`, and two active-unit counts.
+
+  MI, TC and dim-KL come from the full-mixture estimator
+  (`kl_decomposition.dataset_decomposition`: q(z) mixes over all the
+  images, one z drawn per image), whose one setting, the image count, is
+  logged with them. `active_units` is Burda et al.'s Cov_x(E_q[z|x]) >
+  0.01, `active_latents` the mean KL > 0.01 count the train step logs.
+  """
+  mean, logvar = _encode_batched(encode, images)
+  out = []
+  for m, lv in zip(mean, logvar):
+    parts = kl_decomposition.dataset_decomposition(key, m, lv)
+    kl_dims = np.mean(np.asarray(losses.kl_per_dimension(m, lv)), axis=0)
+    out.append({"mi": parts["mi"], "tc": parts["tc"],
+                "dim_kl": parts["dim_kl"],
+                "decomposition_images": parts["num_images"],
+                "active_units": kl_decomposition.active_units(m),
+                "active_latents": int(np.sum(
+                    kl_dims > losses.ACTIVE_KL_NATS))})
+  return out
+
+
+def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
+                num_samples: int = iwae.DEFAULT_NUM_SAMPLES,
+                num_images: int = IWAE_IMAGES) -> list[dict]:
+  """Per member: the IWAE bound on log p(x), averaged over held-out images.
+
+  Images go IWAE_BATCH at a time and samples IWAE_CHUNK at a time, so
+  memory stays that of one decoder call whatever K and the image count.
+  """
+  images, split = held_out_images(run.dataset, num_images)
+  mean, logvar = _encode_batched(run.encode_fn(), images)  # (P, n, D)
+  _, decode = run.make_codec()
+  obj = run.config.objective
+  per_image = lambda o, x: losses.log_likelihood(obj.likelihood, o, x,
+                                                 obj.gaussian_std)
+
+  @jax.jit
+  def likelihood(out, x):  # (P, C*b, ...) outputs, (b, ...) -> (C, P, b).
+    out = out.reshape((out.shape[0], -1) + x.shape)
+    ll = jax.vmap(jax.vmap(jax.vmap(per_image), in_axes=(0, None)),
+                  in_axes=(0, None))(out, x)
+    return jnp.swapaxes(ll, 0, 1)
+
+  def log_px_z(z, context):  # z (C, P, b, D) -> (C, P, b).
+    params, x = context
+    c, p, b, d = z.shape
+    return likelihood(decode(params, jnp.swapaxes(z, 0, 1).reshape(
+        p, c * b, d)), x)
+  bounds = []
+  for start in range(0, len(images), IWAE_BATCH):
+    rows = slice(start, start + IWAE_BATCH)
+    x = codec_lib.to_float(jnp.asarray(images[rows]), run.pixel_max)
+    bounds.append(np.asarray(iwae.iwae_bound(
+        jax.random.fold_in(key, start), mean[:, rows], logvar[:, rows],
+        log_px_z, (run.params, x), num_samples, IWAE_CHUNK)))
+  bounds = np.concatenate(bounds, axis=1)
+  return [{"log_likelihood": float(np.mean(b)),
+           "std_error": float(np.std(b) / np.sqrt(len(b))),
+           "num_samples": num_samples, "num_images": len(images),
+           "split": split} for b in bounds]
+
+
 def evaluate_run(workdir: str, step: int | None = None,
                  metrics: Sequence[str] = evaluation.METRICS,
                  representation: str = "mean", seed: int = 0,
                  scale: float = 1.0, num_train: int = 10000,
-                 num_test: int = 5000, draws: int = 1) -> dict:
+                 num_test: int = 5000, draws: int = 1,
+                 iwae_samples: int = iwae.DEFAULT_NUM_SAMPLES,
+                 iwae_images: int = IWAE_IMAGES) -> dict:
   """Scores a run's checkpoint and writes eval/metrics_<step>.json.
 
   With `draws` > 1 the suite (and UDR) is repeated at as many keys, and
   each member gets a 'spread' of every score (mean, std, min, max) beside
-  the first draw's 'scores'.
+  the first draw's 'scores'. With `iwae_images` > 0 each member's scores
+  get 'iwae': the IWAE bound on held-out images with K = `iwae_samples`.
   """
   run = trained_run.load(workdir, step)
   data = run.dataset.ground_truth
@@ -141,6 +233,10 @@ def evaluate_run(workdir: str, step: int | None = None,
                         for name, beta, s, c, scores in zip(
                             pop.names, pop.betas, pop.seeds,
                             pop.capacity_maxes, members)]}
+  if iwae_images > 0:
+    for member, result in zip(report["members"], iwae_scores(
+        run, key, iwae_samples, iwae_images)):
+      member["scores"]["iwae"] = result
   if draws > 1:
     for member, scores in zip(report["members"], members):
       member["spread"] = evaluation.spread([flat_scores(d) for d in scores])
@@ -204,7 +300,8 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS
   report = evaluate_run(f.workdir, f.step, metrics, f.representation, f.seed,
-                        f.scale, f.num_train, f.num_test, f.draws)
+                        f.scale, f.num_train, f.num_test, f.draws,
+                        f.iwae_samples, f.iwae_images)
   print(format_table(report))
   for member in report["members"]:
     for name, s in member.get("spread", {}).items():
@@ -234,4 +331,8 @@ if __name__ == "__main__":
   flags.DEFINE_integer("draws", 1, "Repeat the suite at this many keys and "
                        "report each score's spread; the grid is encoded "
                        "once, so extra draws cost only the metric fits.")
+  flags.DEFINE_integer("iwae_samples", iwae.DEFAULT_NUM_SAMPLES,
+                       "K of the IWAE bound on log p(x) (Burda et al.).")
+  flags.DEFINE_integer("iwae_images", IWAE_IMAGES, "Held-out images the "
+                       "IWAE bound averages over; 0 skips it.")
   app.run(main)

@@ -91,12 +91,26 @@ def create_population_state(config: ml_collections.ConfigDict,
 
 
 def _objective(config: ml_collections.ConfigDict, terms: dict,
-               member: population_lib.Members, step: jax.Array):
-  """Weighs the loss terms by the member's beta or capacity at `step`."""
+               member: population_lib.Members, step: jax.Array,
+               stats: dict | None = None, dataset_size: int | None = None):
+  """Weighs the loss terms by the member's beta or capacity at `step`.
+
+  tcvae also needs the batch's posteriors and samples (`stats`) and the
+  number of training images its q(z) mixes over.
+  """
   obj = config.objective
-  if obj.name == "beta":
+  if obj.name in ("beta", "tcvae"):
     beta = member.beta * schedules.create_schedule(obj.beta_schedule)(step)
-    return losses.beta_vae_objective(terms, beta)
+    if obj.name == "beta":
+      return losses.beta_vae_objective(terms, beta)
+    if dataset_size is None:
+      raise ValueError("The tcvae objective needs dataset_size, the number "
+                       "of training images.")
+    z, mean, logvar = (stats[k].astype(jnp.float32)
+                       for k in ("z", "mean", "logvar"))
+    return losses.tcvae_objective(terms, z, mean, logvar, dataset_size,
+                                  obj.tcvae_alpha, beta, obj.tcvae_gamma,
+                                  obj.tcvae_estimator)
   capacity = member.capacity_max * schedules.create_schedule(
       obj.capacity_schedule)(step)
   return losses.capacity_objective(terms, obj.gamma, capacity)
@@ -104,19 +118,21 @@ def _objective(config: ml_collections.ConfigDict, terms: dict,
 
 def _loss_fn(params, x: jax.Array, key: jax.Array,
              member: population_lib.Members, step: jax.Array, *,
-             apply_fn: Callable, config: ml_collections.ConfigDict):
+             apply_fn: Callable, config: ml_collections.ConfigDict,
+             dataset_size: int | None = None):
   recon, stats = apply_fn({"params": params}, x, train=True,
                           rngs={"latent": key})
   terms = losses.batch_terms(config.objective.likelihood, recon, x,
                              stats["mean"], stats["logvar"],
                              config.objective.gaussian_std)
-  return _objective(config, terms, member, step)
+  return _objective(config, terms, member, step, stats, dataset_size)
 
 
 def train_step(
     state: TrainState, images: jax.Array, member: population_lib.Members, *,
     config: ml_collections.ConfigDict, pixel_max: int,
-    in_turn: bool = False) -> tuple[TrainState, dict[str, jax.Array]]:
+    in_turn: bool = False, dataset_size: int | None = None
+) -> tuple[TrainState, dict[str, jax.Array]]:
   """One optimisation step of one model.
 
   A non-finite loss or gradient leaves parameters and optimiser state as they
@@ -133,7 +149,8 @@ def train_step(
   key = jax.random.fold_in(population_lib.member_keys(member.seed)[1],
                            state.step)
   gradients = functools.partial(jax.value_and_grad(_loss_fn, has_aux=True),
-                                apply_fn=state.apply_fn, config=config)
+                                apply_fn=state.apply_fn, config=config,
+                                dataset_size=dataset_size)
   if in_turn:
     gradients = population_lib.in_turn_on_cpu(gradients)
   (loss, aux), grads = gradients(state.params, x, key, member, state.step)
@@ -192,7 +209,8 @@ def write_plots(writer: metric_writer.MetricWriter, workdir: str, step: int,
     visualize.save(os.path.join(workdir, "plots", str(step)), pictures)
 
 
-def population_steps(config: ml_collections.ConfigDict, pixel_max: int):
+def population_steps(config: ml_collections.ConfigDict, pixel_max: int,
+                     dataset_size: int | None = None):
   """The train and eval steps vmapped over members, not yet jitted.
 
   `make_steps` jits them; experiments that compile the same program under
@@ -200,7 +218,8 @@ def population_steps(config: ml_collections.ConfigDict, pixel_max: int):
   """
   kw = dict(config=config, pixel_max=pixel_max)
   in_turn = models.loops_well(config.model)
-  train = functools.partial(train_step, in_turn=in_turn, **kw)
+  train = functools.partial(train_step, in_turn=in_turn,
+                            dataset_size=dataset_size, **kw)
   eval_ = functools.partial(eval_step, **kw)
   if in_turn:  # No optimiser to batch: the whole eval step loops.
     eval_ = population_lib.in_turn_on_cpu(eval_)
@@ -208,13 +227,15 @@ def population_steps(config: ml_collections.ConfigDict, pixel_max: int):
 
 
 def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
-               state_sharding: Any = None, batch_sharding: Any = None):
+               state_sharding: Any = None, batch_sharding: Any = None,
+               dataset_size: int | None = None):
   """The population-vmapped, jitted train and eval steps.
 
   With shardings (see `sharding.py`) the same program runs data parallel or
   with members spread across devices; without, XLA places it on one device.
+  `dataset_size` (the training images) is needed by the tcvae objective.
   """
-  p_train, p_eval = population_steps(config, pixel_max)
+  p_train, p_eval = population_steps(config, pixel_max, dataset_size)
   if state_sharding is None:
     return (compiler_options.jit(p_train, donate_argnums=0),
             compiler_options.jit(p_eval))
@@ -397,10 +418,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   members = pop.members()
   logging.info("Population of %d: %s", pop.size, pop.names)
   model = models.create_model(config.model, dataset.image_shape)
-  # A log read alone then says what ran: every knob, and the model's size.
-  logging.info("Hyperparameters:\n%s", config)
-  logging.info("Parameters per model: %s",
-               f"{models.num_params(config.model, dataset.image_shape):,}")
   with open(os.path.join(workdir, "config.json"), "w") as f:
     json.dump(config.to_dict(), f, indent=2, default=str)
 
@@ -419,7 +436,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                          meta, state_sh)
   start_step = int(jax.device_get(state.step[0]))
   writer = metric_writer.MetricWriter(workdir, start_step)
-  p_train, p_eval = make_steps(config, dataset.pixel_max, state_sh, batch_sh)
+  p_train, p_eval = make_steps(config, dataset.pixel_max, state_sh, batch_sh,
+                               dataset_size=len(dataset.train_indices))
   shard_index, num_shards = sharding.host_shard(batch_sh)
   batches = input_pipeline.batch_iterator(
       dataset, train_cfg.batch_size, config.data.seed, start_step=start_step,
@@ -439,6 +457,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   codec = codec_lib.make_codec(model, dataset.pixel_max,
                                in_turn=models.loops_well(config.model))
   plot_images = visualize.fixed_images(dataset, 64)  # The same at every step.
+  latent_images, _ = evaluate_lib.held_out_images(dataset,
+                                                  train_cfg.eval_num_examples)
 
   num_steps = train_cfg.num_train_steps
   history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
@@ -463,6 +483,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
               dataset.ground_truth, functools.partial(codec[0], state.params),
               jax.random.key(config.seed), train_cfg.eval_metrics)
           results = [dict(r, **s) for r, s in zip(results, scores)]
+        latents = evaluate_lib.latent_scalars(
+            functools.partial(codec[0], state.params), latent_images,
+            jax.random.key(config.seed))  # MI, TC, dim-KL, active units.
+        results = [dict(r, **s) for r, s in zip(results, latents)]
         scalars.update(_member_scalars("eval", pop.names, results))
         if len(dataset.eval_indices):  # Seen vs unseen combinations.
           scalars.update(_member_scalars("eval_train", pop.names, evaluate(

@@ -21,14 +21,18 @@ def test_evaluate_cli_writes_scores_and_udr(tmp_path, test_config):
   train.train_and_evaluate(test_config, str(tmp_path))
   proc = subprocess.run(
       [sys.executable, "-m", "betavae_jax.evaluate", f"--workdir={tmp_path}",
-       "--metrics=mig,sap"], cwd=ROOT, capture_output=True, text=True,
+       "--metrics=mig,sap", "--iwae_samples=20", "--iwae_images=24"],
+      cwd=ROOT, capture_output=True, text=True,
       timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "mig.mig" in proc.stdout and "UDR (lasso)" in proc.stdout
   report = json.loads((tmp_path / "eval" / "metrics_10.json").read_text())
   assert [m["name"] for m in report["members"]] == ["beta=1", "beta=4"]
   for member in report["members"]:
-    assert set(member["scores"]) == {"mig", "sap"}
+    assert set(member["scores"]) == {"mig", "sap", "iwae"}
+    bound = member["scores"]["iwae"]
+    assert bound["num_samples"] == 20 and bound["num_images"] == 24
+    assert bound["split"] == "eval" and bound["log_likelihood"] < 0
     assert 0 <= member["scores"]["mig"]["mig"] <= 1
     assert member["scores"]["mig"]["settings"]["representation"] == "mean"
   assert len(report["udr"]["lasso"]["udr"]) == 2

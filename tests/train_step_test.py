@@ -145,3 +145,23 @@ def test_eval_step_is_deterministic(test_config):
   b = train.evaluate(p_eval, state, members, [images])
   assert a[0]["elbo"] == pytest.approx(b[0]["elbo"], rel=1e-6)
   assert a[0]["elbo"] == pytest.approx(-(a[0]["recon"] + a[0]["kl"]))
+
+
+def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
+  test_config.objective.name = "tcvae"
+  test_config.objective.tcvae_alpha = 2.0
+  test_config.population.betas = (1.0, 6.0)
+  pop = population_lib.from_config(test_config)
+  model = models.create_model(test_config.model, SHAPE)
+  members = pop.members()
+  state = train.create_population_state(test_config, model, SHAPE, members)
+  p_train, _ = train.make_steps(test_config, pixel_max=1, dataset_size=500)
+  state, metrics = p_train(state, _images(), members)
+  assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(state.params))
+  np.testing.assert_allclose(metrics["beta"], [1.0, 6.0])
+  np.testing.assert_allclose(metrics["loss"], metrics["recon"] + 2.0 * (
+      metrics["mi"]) + metrics["beta"] * metrics["tc"] + metrics["dim_kl"],
+                             rtol=1e-5)
+  assert np.all(metrics["mi"] <= np.log(500) + 1e-4)
+  with pytest.raises(ValueError, match="dataset_size"):
+    train.make_steps(test_config, pixel_max=1)[0](state, _images(), members)

@@ -9,7 +9,7 @@ Bernoulli decoder, 300k steps.
 Presets (the string after ':'):
   smoke: 300 steps on dSprites, for a quick end-to-end check on a CPU,
     with an evaluation, MIG and plots. Expected: final train recon about
-    639 and KL about 1.1 nats (README, "Results", for the wall time).
+    639 and KL about 1.1 nats (docs/performance.md has the wall time).
 """
 
 from betavae_jax import base_config

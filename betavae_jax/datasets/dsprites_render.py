@@ -9,16 +9,16 @@ its centre lies inside), without anti-aliasing. The outlines are a square, an
 ellipse and the classic parametric heart; their sizes were fitted so that
 the official frames are reproduced (see docs/dsprites.md for how close).
 
-Everything is vectorised numpy over a 32x32 window around each sprite (no
-sprite reaches further than 15 px from its centre), a quarter of the canvas.
-Coordinates are float64: the fitted outlines pass within a few thousandths
-of a pixel of some pixel centres, closer than float32 can resolve.
+Everything is vectorised numpy over a square window around each sprite,
+as small as its scale allows (at most 30x30 of the 64x64 canvas).
+Coordinates are float64 so that the images are the same on every machine:
+in float32, rounding would decide some pixel centres that lie within a
+millionth of a pixel of an outline.
 """
 
 import numpy as np
 
 CANVAS = 64
-WINDOW = 32
 SCALES = np.linspace(0.5, 1.0, 6)
 ORIENTATIONS = np.linspace(0.0, 2 * np.pi, 40)
 POSITIONS = np.linspace(0.0, 1.0, 32)
@@ -39,6 +39,9 @@ _HEART_LIFT = 1.43663
 # 1), so its outline is tabulated once as a radius per direction from it.
 _HEART_POLE = 1.0
 _HEART_TABLE = 4096  # Directions tabulated over [0, pi].
+# No outline reaches further from its centre than this, the rotated
+# square's corner: it sizes each scale's window.
+_REACH = _SQUARE_HALF * np.sqrt(2)
 _CHUNK = 4096  # Images per vectorised step: bounds the float temporaries.
 
 
@@ -95,25 +98,28 @@ def _check(factors: np.ndarray) -> None:
 def _render_chunk(factors: np.ndarray, out: np.ndarray) -> None:
   """Draws each shape's sprites into their windows of `out` (N, 64, 64)."""
   for shape, inside_fn in enumerate((_square, _ellipse, _heart)):
-    rows = np.flatnonzero(factors[:, 0] == shape)
-    if rows.size:
-      qx, qy, x0, y0 = _window_coords(factors[rows])
-      scale = SCALES[factors[rows, 1]][:, None, None]
-      _paste(out, rows, x0, y0, inside_fn(qx, qy, scale))
+    for scale_class, scale in enumerate(SCALES):
+      rows = np.flatnonzero((factors[:, 0] == shape) &
+                            (factors[:, 1] == scale_class))
+      if rows.size:
+        # The window [floor(c) - half, floor(c) + half) holds c +- reach.
+        half = int(np.floor(_REACH * scale)) + 2
+        qx, qy, x0, y0 = _window_coords(factors[rows], half)
+        _paste(out, rows, x0, y0, inside_fn(qx, qy, scale))
 
 
-def _window_coords(factors: np.ndarray):
+def _window_coords(factors: np.ndarray, half: int):
   """Pixel-centre coordinates in each sprite's own frame, and window origins.
 
-  Returns (qx, qy), each (N, 32, 32) float64 in px, y pointing up and axes
-  turned by -orientation (so the sprite turns counter-clockwise on screen),
-  and the (N,) integer column and row where each window starts.
+  Returns (qx, qy), each (N, 2 half, 2 half) float64 in px, y pointing up
+  and axes turned by -orientation (so the sprite turns counter-clockwise on
+  screen), and the (N,) integer column and row where each window starts.
   """
   cx = 16 + 32 * POSITIONS[factors[:, 3]]
   cy = 16 + 32 * POSITIONS[factors[:, 4]]
-  x0 = np.floor(cx).astype(np.int64) - WINDOW // 2
-  y0 = np.floor(cy).astype(np.int64) - WINDOW // 2
-  centres = np.arange(WINDOW) + 0.5
+  x0 = np.floor(cx).astype(np.int64) - half
+  y0 = np.floor(cy).astype(np.int64) - half
+  centres = np.arange(2 * half) + 0.5
   dx = (x0[:, None] + centres - cx[:, None])[:, None, :]
   dy = (cy[:, None] - y0[:, None] - centres)[:, :, None]
   # Class 39 is 2 pi: use class 0's exact angle so the images are identical.
@@ -123,20 +129,20 @@ def _window_coords(factors: np.ndarray):
   return cos * dx + sin * dy, cos * dy - sin * dx, x0, y0
 
 
-def _square(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _square(qx: np.ndarray, qy: np.ndarray, scale: float) -> np.ndarray:
   """Inside the square, sides along the axes at orientation 0."""
   half = _SQUARE_HALF * scale
   return (np.abs(qx) <= half) & (np.abs(qy) <= half)
 
 
-def _ellipse(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _ellipse(qx: np.ndarray, qy: np.ndarray, scale: float) -> np.ndarray:
   """Inside the ellipse, major axis horizontal at orientation 0."""
   u = qx / (_ELLIPSE_AXES[0] * scale)
   v = qy / (_ELLIPSE_AXES[1] * scale)
   return u * u + v * v <= 1
 
 
-def _heart(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
+def _heart(qx: np.ndarray, qy: np.ndarray, scale: float) -> np.ndarray:
   """Inside the heart, upright at orientation 0 (see _heart_radii)."""
   x = np.abs(qx) / scale
   y = qy / scale - _HEART_POLE
@@ -153,7 +159,7 @@ def _heart(qx: np.ndarray, qy: np.ndarray, scale: np.ndarray) -> np.ndarray:
 
 def _paste(out: np.ndarray, rows: np.ndarray, x0: np.ndarray, y0: np.ndarray,
            windows: np.ndarray) -> None:
-  """Writes each (32, 32) window into its image at its origin."""
-  offsets = np.arange(WINDOW)
+  """Writes each square window into its image at its origin."""
+  offsets = np.arange(windows.shape[-1])
   out[rows[:, None, None], (y0[:, None] + offsets)[:, :, None],
       (x0[:, None] + offsets)[:, None, :]] = windows

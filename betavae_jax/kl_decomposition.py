@@ -61,7 +61,7 @@ def log_importance_weights(estimator: str, batch_size: int,
     return jnp.full((m, m), -math.log(m))
   if m < 2:
     raise ValueError("The 'mss' estimator needs a batch of at least 2.")
-  other = math.log(n - 1) - math.log(n) - math.log(m - 1) if n > 1 else 0.0
+  other = math.log(n - 1) - math.log(n) - math.log(m - 1)  # n >= m >= 2.
   return jnp.where(jnp.eye(m, dtype=bool), -math.log(n), other)
 
 

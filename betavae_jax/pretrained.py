@@ -124,4 +124,3 @@ def export(params: Any, config: ml_collections.ConfigDict,
     json.dump(dict(facts, image_shape=list(image_shape), parameters=count),
               f, indent=1)
   return folder
-

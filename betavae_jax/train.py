@@ -165,7 +165,8 @@ def train_step(
                                state.step, state.nonfinite_step))
   metrics = dict(aux, loss=loss, grad_norm=grad_norm,
                  lr=create_learning_rate_fn(config)(state.step),
-                 active_latents=jnp.sum(aux["kl_per_dim"] > losses.ACTIVE_KL_NATS))
+                 active_latents=jnp.sum(
+                     aux["kl_per_dim"] > losses.ACTIVE_KL_NATS))
   return new_state, metrics
 
 

@@ -87,4 +87,3 @@ def _abstract_params(model: models.BetaVAE, image_shape: tuple[int, int, int],
     return model.init({"params": key, "latent": key}, x, train=True)["params"]
   keys = jax.random.split(jax.random.key(0), size)
   return jax.eval_shape(jax.vmap(init), keys)
-

@@ -179,7 +179,8 @@ def test_minibatch_expectations_against_brute_force():
   own = np.exp(exact["log_qz_x"][0])
   q = np.exp(exact["log_qz"][0])
   rest = (n * q - own) / (n - 1)  # Mean density under the other images.
-  for estimator, expected in (("mss", q), ("mws", own / m + rest * (m - 1) / m)):
+  mws_density = own / m + rest * (m - 1) / m
+  for estimator, expected in (("mss", q), ("mws", mws_density)):
     f = jax.jit(jax.vmap(lambda b, e=estimator: estimate(e, b)["log_qz"][0]))
     draws = np.exp(np.asarray(f(batches)))
     se = draws.std() / math.sqrt(reps)

@@ -33,8 +33,8 @@ _ELLIPSE_AXES = (12.766, 7.213)
 # The heart is x = 16 sin^3 t, y = 13 cos t - 5 cos 2t - 2 cos 3t - cos 4t
 # (t in [0, 2 pi], y up), stretched by these px per curve unit and with its
 # origin this far above the nominal centre.
-_HEART_STRETCH = (0.59966, 0.66221)
-_HEART_LIFT = 1.43663
+_HEART_STRETCH = (0.59961, 0.66221)
+_HEART_LIFT = 1.43687
 # The heart is star-shaped about this point (px above the centre, at scale
 # 1), so its outline is tabulated once as a radius per direction from it.
 _HEART_POLE = 1.0

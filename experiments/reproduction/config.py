@@ -22,16 +22,21 @@ Presets (the string after ':'):
             100k steps, seed 0, 100k steps.
   grid:     beta in {1, 2, 4, 6, 8, 16} x seeds {0, 1, 2}, 300k steps; for
             an accelerator.
-  smoke:    the beta preset's shape on the synthetic data, a few steps.
+  smoke, smoke_capacity: the beta and capacity presets' shapes on the
+            synthetic data, a few steps (for tests).
 """
 
 import ml_collections
 
 from betavae_jax import base_config
 
-PRESETS = ("beta", "capacity", "grid", "smoke")
+PRESETS = ("beta", "capacity", "grid", "smoke", "smoke_capacity")
 # Steps at which the study is scored; the runs keep these checkpoints.
 EVAL_STEPS = (10_000, 25_000, 50_000, 100_000, 200_000, 300_000)
+# The metric suite at the published sizes (Locatello et al. 2019), at three
+# keys for each score's own sampling spread.
+PUBLISHED_SCORING = {"scale": 1.0, "points": [10_000, 5_000], "draws": 3,
+                     "seed": 0}
 
 
 def _burgess(config: ml_collections.ConfigDict) -> None:
@@ -71,7 +76,7 @@ def get_config(preset: str = "beta") -> ml_collections.ConfigDict:
   if preset in ("beta", "smoke"):
     config.population.betas = (1.0, 4.0, 16.0)
     config.population.seeds = (0,)
-  elif preset == "capacity":
+  elif preset in ("capacity", "smoke_capacity"):
     config.objective.name = "capacity"
     config.objective.gamma = 1000.0
     config.objective.capacity_max = 25.0
@@ -79,7 +84,7 @@ def get_config(preset: str = "beta") -> ml_collections.ConfigDict:
   else:
     config.population.betas = (1.0, 2.0, 4.0, 6.0, 8.0, 16.0)
     config.population.seeds = (0, 1, 2)
-  if preset == "smoke":
+  if preset.startswith("smoke"):
     config.data.name = "synthetic"
     config.data.eval_fraction = 0.0
     _schedule(config, 20)
@@ -89,4 +94,36 @@ def get_config(preset: str = "beta") -> ml_collections.ConfigDict:
     config.train.plot_every_steps = 0
     config.train.checkpoint_every_steps = 5
     config.train.keep_checkpoint_every_steps = 10
+    config.objective.capacity_schedule.transition_steps = 20
   return config
+
+
+def eval_steps(preset: str) -> tuple[int, ...]:
+  """The steps at which `run.py` scores the preset's run."""
+  if preset.startswith("smoke"):
+    return (10, 20)
+  last = get_config(preset).train.num_train_steps
+  return tuple(s for s in EVAL_STEPS if s <= last)
+
+
+def scoring(preset: str) -> dict:
+  """How `run.py` scores a step: sizes, draws and the metrics' seed."""
+  if preset.startswith("smoke"):
+    return {"scale": 0.01, "points": [400, 200], "draws": 2, "seed": 0}
+  return dict(PUBLISHED_SCORING)
+
+
+def shipped_names(preset: str) -> dict[str, str]:
+  """Member name -> the name its model ships under."""
+  config = get_config(preset)
+  if get_config(preset).objective.name == "capacity":
+    return {"": preset}
+  prefix = "" if preset == "beta" else f"{preset}_"
+  names = {}
+  for beta in config.population.betas:
+    for seed in config.population.seeds:
+      member = (f"beta={beta:g}" if len(config.population.seeds) == 1
+                else f"beta={beta:g},seed={seed}")
+      suffix = "" if len(config.population.seeds) == 1 else f"_seed{seed}"
+      names[member] = f"{prefix}beta{beta:g}{suffix}"
+  return names

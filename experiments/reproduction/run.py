@@ -1,0 +1,205 @@
+r"""Trains, scores, draws and ships the reproduction study; resumable.
+
+  python experiments/reproduction/run.py --workdir=$HOME/reproduction \
+      [--runs=beta,capacity] [--train=true] [--out=experiments/reproduction]
+
+Each run (a preset of experiments/reproduction/config.py) trains in
+`<workdir>/<run>` with `train.train_and_evaluate`, exactly what
+`python -m betavae_jax.main --config=experiments/reproduction/config.py:<run>
+--workdir=<workdir>/<run>` does, so either command resumes the other's run.
+Then every kept checkpoint at one of the study's evaluation steps is scored
+once with the whole metric suite at the published sizes, at three keys
+(`evaluate.evaluate_run(..., draws=3)`), its figures are drawn, and the
+results land in --out:
+
+  results/<run>/metrics_<step>.json  scores, spreads and UDR per step;
+  results/<run>/curve.json           held-out and training ELBO terms at
+                                     every evaluation, train KL per latent;
+  plots/<run>/<step>/                traversals, reconstructions, response;
+  README.md                          the report (report.py).
+
+With --ship, the members of each run's last scored step become the
+package's shipped models (betavae_jax/pretrained_models/<name>/).
+--train=false scores and reports what is there without training further.
+"""
+
+import json
+import os
+import shutil
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from betavae_jax import allocator
+from betavae_jax import evaluate
+from betavae_jax import metric_writer
+from betavae_jax import pretrained
+from betavae_jax import train
+from betavae_jax import trained_run
+from betavae_jax import visualize
+from betavae_jax.evaluation import sampling
+from betavae_jax.evaluation import scores
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import config as study  # pylint: disable=g-import-not-at-top,wrong-import-position
+import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where the runs train (one folder per run).",
+    required=True)
+_RUNS = flags.DEFINE_list("runs", ["beta", "capacity"],
+                          f"Presets of config.py to run: {study.PRESETS}.")
+_TRAIN = flags.DEFINE_bool("train", True, "Train (or resume) each run first.")
+_OUT = flags.DEFINE_string(
+    "out", os.path.dirname(os.path.abspath(__file__)),
+    "Where results/, plots/ and README.md go.")
+_SHIP = flags.DEFINE_string(
+    "ship", None, "Export the last scored members here as shipped models "
+    "(e.g. betavae_jax/pretrained_models).")
+
+CURVE_PREFIXES = ("eval/", "eval_train/", "train/kl_per_dim_", "train/kl/",
+                  "train/kl")
+
+
+def score_step(workdir: str, step: int, out: str, scoring: dict) -> dict:
+  """The suite at `step`, computed once; copied into `out`."""
+  target = os.path.join(out, f"metrics_{step}.json")
+  if os.path.exists(target):
+    with open(target) as f:
+      done = json.load(f)
+    if done.get("scoring") == scoring:
+      return done
+  logging.info("Scoring %s at step %d (%s).", workdir, step, scoring)
+  result = evaluate.evaluate_run(
+      workdir, step, scale=scoring["scale"], num_train=scoring["points"][0],
+      num_test=scoring["points"][1], draws=scoring["draws"],
+      seed=scoring["seed"])
+  result.pop("path")
+  for member, factor_map in zip(result["members"],
+                                latent_factor(workdir, step,
+                                              scoring["points"][0],
+                                              scoring["seed"])):
+    member["latent_factor"] = factor_map
+  result["workdir"] = os.path.basename(os.path.normpath(workdir))
+  result["scoring"] = scoring
+  os.makedirs(out, exist_ok=True)
+  _write_json(target, result)
+  return result
+
+
+def latent_factor(workdir: str, step: int, num: int, seed: int
+                  ) -> list[dict]:
+  """Per member, |Spearman rho| of each latent's mean with each factor."""
+  run = trained_run.load(workdir, step, in_memory=False)
+  data = run.dataset.ground_truth
+  factors = data.sample_factors(num, np.random.default_rng(seed))
+  keep = sampling.varying_factors(data)
+  means = evaluate.representation_fn(run.encode_fn(), "mean")(
+      data.images_from_factors(factors))
+  names = [data.factor_names[k] for k in keep]
+  return [{"factors": names,
+           "rho": scores.factor_correlation(m, factors[:, keep]).tolist()}
+          for m in means]
+
+
+def write_curve(workdir: str, out: str) -> str:
+  """The logged scalars the report plots, kept small enough for git."""
+  records = []
+  for record in metric_writer.read_metrics(workdir):
+    kept = {k: v for k, v in record.items()
+            if k.startswith(CURVE_PREFIXES)}
+    if kept:
+      records.append(dict(kept, step=record["step"]))
+  path = os.path.join(out, "curve.json")
+  os.makedirs(out, exist_ok=True)
+  _write_json(path, {"records": records})
+  return path
+
+
+def draw_step(workdir: str, step: int, out: str, animate: bool) -> None:
+  """Figures of every member at `step` (PNG; GIFs with `animate`)."""
+  if os.path.isdir(out):
+    return
+  run = trained_run.load(workdir, step, in_memory=False)
+  # One traversal seed image per step keeps the kept figures to a few MB.
+  pictures, animations = visualize.run_figures(
+      run, options=visualize.Options(num_traversal_images=1),
+      animate=animate)
+  visualize.save(out, pictures, animations)
+
+
+def ship(workdir: str, step: int, name_of: dict, directory: str,
+         facts: dict) -> list[str]:
+  """Exports each member's parameters at `step` as a shipped model."""
+  run = trained_run.load(workdir, step, in_memory=False)
+  pop = run.population
+  written = []
+  for i, member in enumerate(pop.names):
+    name = name_of[member]
+    config = run.config.copy_and_resolve_references()
+    config.population.betas = (pop.betas[i],)
+    config.population.seeds = (pop.seeds[i],)
+    config.population.capacity_max = (pop.capacity_maxes[i],)
+    folder = os.path.join(directory, name)
+    if os.path.isdir(folder):
+      shutil.rmtree(folder)
+    params = jax.tree.map(lambda a, i=i: a[i], run.params)
+    pretrained.export(params, config, run.dataset.image_shape, folder,
+                      dict(facts, name=name, step=run.step,
+                           member=member or "the only member",
+                           beta=pop.betas[i], seed=pop.seeds[i],
+                           capacity_max=pop.capacity_maxes[i],
+                           objective=run.config.objective.name,
+                           data_version=run.dataset.version))
+    written.append(folder)
+  return written
+
+
+def kept_eval_steps(workdir: str, preset: str) -> list[int]:
+  """The study's evaluation steps that have a checkpoint in `workdir`."""
+  directory = os.path.join(workdir, "checkpoints")
+  saved = {int(n) for n in os.listdir(directory) if n.isdigit()} if (
+      os.path.isdir(directory)) else set()
+  return [s for s in study.eval_steps(preset) if s in saved]
+
+
+def _write_json(path: str, value: dict) -> None:
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)  # Never a half-written file.
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  allocator.keep_heap()
+  metric_writer.quiet_library_logs()
+  out = _OUT.value
+  for preset in _RUNS.value:
+    config = study.get_config(preset)
+    workdir = os.path.join(_WORKDIR.value, preset)
+    if _TRAIN.value:
+      state = train.train_and_evaluate(config, workdir)
+      if int(jax.device_get(state.step[0])) < config.train.num_train_steps:
+        logging.info("Interrupted; run the same command again to resume.")
+        return
+    results = os.path.join(out, "results", preset)
+    write_curve(workdir, results)
+    steps = kept_eval_steps(workdir, preset)
+    for step in steps:
+      score_step(workdir, step, results, study.scoring(preset))
+      draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
+                animate=step == steps[-1])
+    if _SHIP.value and steps:
+      for folder in ship(workdir, steps[-1], study.shipped_names(preset),
+                         _SHIP.value, {"study": f"reproduction:{preset}"}):
+        print(f"Shipped {folder}")
+  print(f"Wrote {report.write_report(out, _RUNS.value)}")
+
+
+if __name__ == "__main__":
+  app.run(main)

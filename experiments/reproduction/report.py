@@ -271,8 +271,8 @@ def targets(models: dict[str, list[dict]]) -> list[str]:
     capacity = r["run"] in CAPACITY_RUNS
     if not capacity and r["beta"] in TARGET_RECON:
       goal = TARGET_RECON[r["beta"]]
-      parts.append(f"held-out recon {r['recon']:.1f} "
-                   f"({'under' if r['recon'] < goal else 'not under'} {goal:g})")
+      under = "under" if r["recon"] < goal else "not under"
+      parts.append(f"held-out recon {r['recon']:.1f} ({under} {goal:g})")
     if capacity or r["beta"] >= 4:
       parts.append(f"MIG {r['mig.mig']:.3f} ("
                    f"{'met' if r['mig.mig'] >= TARGET_MIG else 'below'} "

@@ -45,8 +45,9 @@ from betavae_jax.evaluation import sampling
 from betavae_jax.evaluation import scores
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import config as study  # pylint: disable=g-import-not-at-top,wrong-import-position
-import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import config as study
+import report
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where the runs train (one folder per run).",

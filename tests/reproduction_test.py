@@ -49,6 +49,7 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   assert all(v.endswith(("**supported**", "**not supported**"))
              for v in verdicts)
   assert "plots/curves.png" in text
+  assert "| smoke | beta=1, beta=4, beta=16 | 20 | 20 | 10, 20 |" in text
   assert pretrained.available(models) == (
       "smoke_beta1", "smoke_beta16", "smoke_beta4", "smoke_capacity")
   assert pretrained.info("smoke_beta4", models)["member"] == "beta=4"

@@ -285,6 +285,24 @@ def targets(models: dict[str, list[dict]]) -> list[str]:
   return lines
 
 
+def run_table(out: str, runs: list[str]) -> str:
+  """Each run's progress and data version, from results/<run>/status.json."""
+  lines = ["| run | members | step reached | of | scored steps | data |",
+           "|---|---|---|---|---|---|"]
+  for run in runs:
+    path = os.path.join(out, "results", run, "status.json")
+    if not os.path.exists(path):
+      continue
+    s = _read(path)
+    steps = scored_steps(os.path.join(out, "results", run))
+    lines.append(
+        f"| {run} | {', '.join(m or run for m in s['members'])} | "
+        f"{s['step']:,} | {s['num_train_steps']:,} | "
+        f"{', '.join(f'{t:,}' for t in steps) or 'none yet'} | "
+        f"`{s['data_version']}` |")
+  return "\n".join(lines)
+
+
 def write_report(out: str, runs: list[str]) -> str:
   """Writes <out>/README.md and <out>/plots/curves.png; returns the path."""
   models = {}
@@ -312,6 +330,15 @@ decoder, Adam at 5e-4, batch 64; a tenth of the factor combinations held out.
 Scores: the suite at the published sizes ({scoring}), each cell the mean ±
 standard deviation over the draws; recon and KL in nats per held-out image,
 active = KL > {losses.ACTIVE_KL_NATS} nats.
+
+## Runs
+
+{run_table(out, runs)}
+
+Each run resumes bit for bit with the command it was started with
+(`python -m betavae_jax.main --config=experiments/reproduction/config.py:<run>
+--workdir=<dir>/<run>` or this study's `run.py`), on the data version it
+started with.
 
 ## At the last scored step
 

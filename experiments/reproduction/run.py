@@ -13,6 +13,7 @@ once with the whole metric suite at the published sizes, at three keys
 results land in --out:
 
   results/<run>/metrics_<step>.json  scores, spreads and UDR per step;
+  results/<run>/status.json          steps reached, data version;
   results/<run>/curve.json           held-out and training ELBO terms at
                                      every evaluation, train KL per latent;
   plots/<run>/<step>/                traversals, reconstructions, response;
@@ -121,6 +122,21 @@ def write_curve(workdir: str, out: str) -> str:
   return path
 
 
+def write_status(workdir: str, preset: str, out: str) -> str:
+  """How far the run is, and on which data: for the report's run table."""
+  run = trained_run.load(workdir, in_memory=False)
+  path = os.path.join(out, "status.json")
+  os.makedirs(out, exist_ok=True)
+  _write_json(path, {
+      "preset": preset, "step": run.step,
+      "num_train_steps": run.config.train.num_train_steps,
+      "members": list(run.population.names),
+      "data_version": run.dataset.version,
+      "command": "python -m betavae_jax.main --config=experiments/"
+                 f"reproduction/config.py:{preset} --workdir=<dir>/{preset}"})
+  return path
+
+
 def draw_step(workdir: str, step: int, out: str, animate: bool) -> None:
   """Figures of every member at `step` (PNG; GIFs with `animate`)."""
   if os.path.isdir(out):
@@ -190,6 +206,7 @@ def main(argv) -> None:
         return
     results = os.path.join(out, "results", preset)
     write_curve(workdir, results)
+    write_status(workdir, preset, results)
     steps = kept_eval_steps(workdir, preset)
     for step in steps:
       score_step(workdir, step, results, study.scoring(preset))

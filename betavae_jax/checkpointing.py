@@ -2,11 +2,16 @@
 
 A thin layer over `ocp.CheckpointManager`. It saves asynchronously, restores
 the newest *readable* checkpoint (falling back past a corrupt one with a
-warning), and refuses to resume a run whose shapes differ from the saved one.
-It never decides when to save: the train loop does.
+warning), and refuses to resume a run whose shapes or data differ from the
+saved one. Trainer and readers (evaluate, visualize, init_from) share the
+fallback; readers open the directory without creating anything in it. It
+never decides when to save: the train loop does.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+import contextlib
+import dataclasses
+import functools
 import os
 import time
 from typing import Any
@@ -22,17 +27,52 @@ import orbax.checkpoint as ocp
 SHAPE_FIELDS = ("model", "population", "image_shape", "optim.name")
 
 
+ITEMS = ("state", "config", "meta")
+SET_ASIDE_PREFIX = "before_fresh_"
+
+
 class CheckpointError(RuntimeError):
   """No usable checkpoint where one was expected."""
 
 
-def set_aside_all(workdir: str) -> None:
-  """Keeps a workdir's checkpoints under a new name before a fresh start."""
-  directory = epath.Path(workdir) / "checkpoints"
-  if directory.exists():
-    target = directory.parent / f"checkpoints_before_fresh_{int(time.time())}"
-    directory.rename(target)
-    logging.warning("start_fresh: moved existing checkpoints to %s.", target)
+class DataVersionError(CheckpointError):
+  """The checkpoint was trained on another version of the data."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+  """A checkpoint read back: its step, state, segment config and metadata."""
+
+  step: int
+  state: Any
+  config: dict | None  # None for a checkpoint saved without one.
+  meta: dict
+
+
+def set_aside_run(workdir: str, keep: tuple[str, ...] = ()) -> str | None:
+  """Moves a workdir's whole run into one dated folder before a fresh start.
+
+  Checkpoints, metrics.jsonl, TensorBoard events, config.json, plots and
+  evaluations stay together, so the old run can still be read; earlier
+  set-aside folders and the names in `keep` (the lock) stay where they are.
+  Returns the folder, or None when there was nothing to move.
+  """
+  names = [n for n in sorted(os.listdir(workdir))
+           if n not in keep and not n.startswith(SET_ASIDE_PREFIX)]
+  if not names:
+    return None
+  stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+  target = os.path.join(workdir, SET_ASIDE_PREFIX + stamp)
+  suffix = 0
+  while os.path.exists(target):  # Two fresh starts within a second.
+    suffix += 1
+    target = os.path.join(workdir, f"{SET_ASIDE_PREFIX}{stamp}_{suffix}")
+  os.mkdir(target)
+  for name in names:
+    os.rename(os.path.join(workdir, name), os.path.join(target, name))
+  logging.warning("start_fresh: moved the previous run (%s) to %s.",
+                  ", ".join(names), target)
+  return target
 
 
 def create_manager(workdir: str, max_to_keep: int,
@@ -47,18 +87,63 @@ def create_manager(workdir: str, max_to_keep: int,
       max_to_keep=max_to_keep, keep_period=keep_period or None, create=True,
       enable_async_checkpointing=True)
   return ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"), options=options,
-      item_names=("state", "config", "meta"))
+      _directory(workdir), options=options, item_names=ITEMS)
+
+
+def _directory(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+@contextlib.contextmanager
+def reader(workdir: str) -> Iterator[ocp.CheckpointManager]:
+  """A manager that reads a workdir's checkpoints and creates nothing."""
+  with ocp.CheckpointManager(
+      _directory(workdir), options=ocp.CheckpointManagerOptions(create=False),
+      item_names=ITEMS) as manager:
+    yield manager
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
          config: Mapping, meta: Mapping) -> bool:
-  """Starts an async save of the state with the config and metadata JSON."""
-  return manager.save(
-      step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state),
-          config=ocp.args.JsonSave(dict(config)),
-          meta=ocp.args.JsonSave(dict(meta))), force=True)
+  """Starts an async save of the state with the config and metadata JSON.
+
+  Orbax first waits for the previous save, so its failure surfaces here.
+
+  Raises:
+    CheckpointError: this or the previous save failed; names the cause and
+      the newest complete checkpoint.
+  """
+  try:
+    return manager.save(
+        step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state),
+            config=ocp.args.JsonSave(dict(config)),
+            meta=ocp.args.JsonSave(dict(meta))), force=True)
+  except Exception as e:  # pylint: disable=broad-except
+    raise save_failure(manager, e) from e
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+  """Waits for the in-flight save; a failed one is a CheckpointError."""
+  try:
+    manager.wait_until_finished()
+  except Exception as e:  # pylint: disable=broad-except
+    raise save_failure(manager, e) from e
+
+
+def save_failure(manager: ocp.CheckpointManager,
+                 error: Exception) -> CheckpointError:
+  """One line: why saving failed and which checkpoint is the newest whole."""
+  with contextlib.suppress(Exception):  # An earlier save may still write.
+    manager.wait_until_finished()
+  directory = os.path.dirname(os.fspath(manager.directory))
+  with reader(directory) as fresh:  # Lists finished saves only.
+    steps = fresh.all_steps()
+  newest = f"step {max(steps)}" if steps else "none"
+  cause = str(error).splitlines()[0] if str(error) else ""
+  return CheckpointError(
+      f"Saving a checkpoint failed ({type(error).__name__}: {cause}); the "
+      f"newest complete checkpoint in {manager.directory} is {newest}.")
 
 
 class ShapeMismatchError(CheckpointError):
@@ -66,7 +151,8 @@ class ShapeMismatchError(CheckpointError):
 
 
 def _restore_step(manager: ocp.CheckpointManager, step: int,
-                  abstract_state: Any, meta: Mapping) -> Any:
+                  abstract_state: Any, meta: Mapping,
+                  allow_data_change: bool) -> Restored:
   """Reads the metadata, checks it against `meta`, then the state."""
   saved = manager.restore(step, args=ocp.args.Composite(
       meta=ocp.args.JsonRestore())).meta
@@ -76,43 +162,105 @@ def _restore_step(manager: ocp.CheckpointManager, step: int,
         "The config does not match the checkpoint in this workdir: "
         + "; ".join(diffs) + ". Use a new workdir (or "
         "--config.init_from=<workdir> to start from its weights).")
-  return manager.restore(step, args=ocp.args.Composite(
+  check_data_version(step, saved, meta, allow_data_change)
+  state = manager.restore(step, args=ocp.args.Composite(
       state=ocp.args.StandardRestore(abstract_state))).state
+  return Restored(step=step, state=state, meta=dict(saved),
+                  config=_saved_config(manager, step))
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state: Any,
-                   meta: Mapping) -> Any | None:
-  """The newest readable checkpoint's state; None if there is none.
+def _saved_config(manager: ocp.CheckpointManager, step: int) -> dict | None:
+  """The config saved with a checkpoint, if it has one."""
+  if not (epath.Path(manager.directory) / str(step) / "config").exists():
+    return None
+  return dict(manager.restore(step, args=ocp.args.Composite(
+      config=ocp.args.JsonRestore())).config)
+
+
+def check_data_version(step: int, saved: Mapping, meta: Mapping,
+                       allow_change: bool) -> None:
+  """Stops (or with `allow_change` warns) when the data version changed.
+
+  Checkpoints written before versions were recorded resume with a warning.
+  """
+  old = saved.get("data", {}).get("version")
+  new = meta.get("data", {}).get("version")
+  if old is None:
+    logging.warning("The checkpoint at step %d records no data version; "
+                    "resuming on %r without checking it.", step, new)
+    return
+  if old == new:
+    return
+  message = (f"the checkpoint at step {step} was trained on data version "
+             f"{old!r}, this config loads {new!r}")
+  if allow_change:
+    logging.warning("data.allow_version_change: %s; resuming anyway.",
+                    message)
+    return
+  raise DataVersionError(
+      f"{message[0].upper()}{message[1:]}. Pin the old prepared data with "
+      f"--config.data.version={old.rsplit('/', 1)[-1]}, or pass "
+      "--config.data.allow_version_change=True to resume on the new data.")
+
+
+def _first_line(error: Exception) -> str:
+  """TensorStore errors run to many lines; the first names the cause."""
+  text = str(error).strip()
+  return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _newest_readable(manager: ocp.CheckpointManager,
+                     read: Callable[[int], Any]) -> tuple[int, Any] | None:
+  """(step, read(step)) of the newest checkpoint `read` can read.
 
   An unreadable checkpoint (killed mid-write, truncated, a file deleted) is
   skipped with a warning naming it and the one used instead; if every saved
-  checkpoint is unreadable the run stops rather than silently starting over.
-  A checkpoint whose shape-defining fields differ from `meta` stops the run
-  with the differing fields named.
+  checkpoint is unreadable this raises rather than silently starting over.
+  A CheckpointError from `read` (a config that does not fit) is no
+  unreadable checkpoint: it stops at once. None when there is no checkpoint.
   """
-  steps = sorted(manager.all_steps(), reverse=True)
   failures = []
-  for step in steps:
+  for step in sorted(manager.all_steps(), reverse=True):
     try:
-      state = _restore_step(manager, step, abstract_state, meta)
-    except ShapeMismatchError:
+      value = read(step)
+    except CheckpointError:
       raise
     except Exception as e:  # pylint: disable=broad-except
       failures.append((step, e))
-      logging.warning("Checkpoint at step %d in %s is unreadable (%s: %s).",
-                      step, manager.directory, type(e).__name__, e)
+      logging.warning("Checkpoint at step %d in %s is unreadable (%s).",
+                      step, manager.directory, _first_line(e))
       continue
     if failures:
       logging.warning("Resuming from step %d instead of unreadable step(s) "
                       "%s.", step, [s for s, _ in failures])
-      _set_aside(manager, [s for s, _ in failures])
-    return state
+    return step, value
   if failures:
     raise CheckpointError(
         f"No readable checkpoint in {manager.directory}: tried steps "
-        f"{[s for s, _ in failures]}; last error: {failures[-1][1]}. Pass "
+        f"{[s for s, _ in failures]}; last error: "
+        f"{_first_line(failures[-1][1])}. Pass "
         "--config.train.start_fresh=True to start over in this workdir.")
   return None
+
+
+def restore_latest(workdir: str, abstract_state: Any, meta: Mapping,
+                   allow_data_change: bool = False) -> Restored | None:
+  """The newest readable checkpoint of `workdir`; None if there is none.
+
+  Falls back past unreadable checkpoints (`_newest_readable`) and moves
+  them aside. A checkpoint whose shape-defining fields differ from `meta`
+  stops the run with the differing fields named; one trained on another
+  data version stops it unless `allow_data_change`.
+  """
+  with reader(workdir) as manager:
+    found = _newest_readable(manager, lambda step: _restore_step(
+        manager, step, abstract_state, meta, allow_data_change))
+    if found is None:
+      return None
+    unreadable = [s for s in manager.all_steps() if s > found[0]]
+    if unreadable:
+      _set_aside(manager, unreadable)
+  return found[1]
 
 
 def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
@@ -130,26 +278,48 @@ def _set_aside(manager: ocp.CheckpointManager, steps: list[int]) -> None:
   manager.reload()
 
 
+def _read_params(manager: ocp.CheckpointManager, step: int) -> Any:
+  """A checkpoint's parameters, restored without a target."""
+  return manager.restore(step, args=ocp.args.Composite(
+      # Arrays saved on another device topology land on one local device.
+      state=ocp.args.StandardRestore(fallback_sharding=(
+          jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))))
+  ).state["params"]
+
+
 def restore_params(workdir: str, like: Any,
                    step: int | None = None) -> tuple[int, Any]:
-  """(step, parameters) of a run's checkpoint (default: the newest).
+  """(step, parameters) of a run's checkpoint (default: the newest readable).
 
-  Used for `init_from` and by the evaluation and plotting tools. Restored
-  without a target, then checked leaf by leaf against `like` (parameters of
-  the same structure) so that a shape mismatch names the parameter.
+  Used for `init_from` and by the evaluation and plotting tools; creates
+  nothing in `workdir`. Restored without a target, then checked leaf by
+  leaf against `like` (parameters of the same structure) so that a shape
+  mismatch names the parameter.
+
+  Raises:
+    CheckpointError: no workdir, no (readable) checkpoint, or the named
+      `step` is missing or unreadable.
   """
-  with ocp.CheckpointManager(
-      os.path.join(os.path.abspath(workdir), "checkpoints"),
-      item_names=("state", "config", "meta")) as manager:
-    step = manager.latest_step() if step is None else step
-    if step is None or step not in manager.all_steps():
-      raise CheckpointError(f"No checkpoint {step or ''} in {workdir}; found "
-                            f"steps {list(manager.all_steps())}.")
-    raw = manager.restore(step, args=ocp.args.Composite(
-        # Arrays saved on another device topology land on one local device.
-        state=ocp.args.StandardRestore(fallback_sharding=(
-            jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))))
-    ).state["params"]
+  if not os.path.isdir(workdir):
+    raise CheckpointError(f"No run directory {workdir!r}.")
+  with reader(workdir) as manager:
+    steps = list(manager.all_steps())
+    if step is None:
+      found = _newest_readable(manager, functools.partial(_read_params,
+                                                          manager))
+      if found is None:
+        raise CheckpointError(f"No checkpoint in {workdir}.")
+      step, raw = found
+    elif step not in steps:
+      raise CheckpointError(f"No checkpoint {step} in {workdir}; found steps "
+                            f"{steps}.")
+    else:
+      try:
+        raw = _read_params(manager, step)
+      except Exception as e:  # pylint: disable=broad-except
+        raise CheckpointError(
+            f"Checkpoint {step} in {workdir} is unreadable ({_first_line(e)})"
+            f"; readable ones may be among steps {steps}.") from e
   flat_like = dict(jax.tree_util.tree_leaves_with_path(like))
   flat_raw = dict(jax.tree_util.tree_leaves_with_path(raw))
   for path, leaf in flat_like.items():
@@ -192,3 +362,12 @@ def _normalise(value: Any) -> Any:
   if isinstance(value, (list, tuple)):
     return [_normalise(v) for v in value]
   return value
+
+
+def config_changes(saved: Mapping, current: Mapping) -> list[
+    tuple[str, Any, Any]]:
+  """(field, old, new) for every config field whose value differs."""
+  saved, current = _flatten(saved), _flatten(current)
+  return [(key, saved.get(key), current.get(key))
+          for key in sorted(set(saved) | set(current))
+          if _normalise(saved.get(key)) != _normalise(current.get(key))]

@@ -1,12 +1,18 @@
 """Checks a config before anything is compiled or written.
 
 Each failure is one line naming the field, its value and what is allowed;
-`main` turns it into exit status 2.
+`main` turns it into exit status 2. Every field of `base_config` is checked
+for presence and type (a bare `--config.population.betas=abc` arrives as the
+tuple ('abc',)), and no unknown field may appear: a field misspelt in a
+config file would otherwise be silently ignored.
 """
+
+from typing import Any
 
 import jax
 import ml_collections
 
+from betavae_jax import base_config
 from betavae_jax import kl_decomposition
 from betavae_jax import losses
 from betavae_jax import metric_names
@@ -42,8 +48,88 @@ def _check_population(config: ml_collections.ConfigDict) -> None:
              "every C_max must be >= 0")
 
 
+# Element types of tuple fields whose default gives none to copy (None or
+# an empty tuple); keyed by the field's last name.
+_ELEMENT_TYPES = {"betas": float, "capacity_max": float, "seeds": int,
+                  "boundaries": int, "scales": float, "eval_metrics": str}
+
+
+def _type_ok(value: Any, like: type) -> bool:
+  """Python's bool is an int; a float field takes ints (JSON writes 1.0 as 1
+  in no case, but configs write `learning_rate = 1`)."""
+  if like is bool:
+    return isinstance(value, bool)
+  if like is float:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  return isinstance(value, like) and not (
+      like is int and isinstance(value, bool))
+
+
+def _check_leaf(field: str, value: Any, default: Any, like: type) -> None:
+  """One field against its base_config default (type `like`)."""
+  if value is None and default is None:  # An unset placeholder.
+    return
+  if like is not tuple:
+    _require(_type_ok(value, like), field, value, f"must be a {like.__name__}")
+    return
+  _require(isinstance(value, (tuple, list)), field, value, "must be a tuple")
+  element = (type(default[0]) if default else
+             _ELEMENT_TYPES.get(field.rsplit(".", 1)[-1]))
+  if element is not None:
+    _require(all(_type_ok(v, element) for v in value), field, value,
+             f"every element must be a {element.__name__}")
+
+
+def check_fields(config: ml_collections.ConfigDict,
+                 base: ml_collections.ConfigDict | None = None,
+                 prefix: str = "") -> None:
+  """Every base_config field present with its type; no unknown field."""
+  base = base_config.base_config() if base is None else base
+  for key in config.keys():
+    _require(key in base, f"{prefix}{key}", config[key],
+             "is not a known field (see betavae_jax/base_config.py)")
+  for key in base.keys():
+    field = f"{prefix}{key}"
+    _require(key in config, field, None, "is missing")
+    if isinstance(base[key], ml_collections.ConfigDict):
+      _require(isinstance(config[key], ml_collections.ConfigDict), field,
+               config[key], "must be a section")
+      check_fields(config[key], base[key], f"{field}.")
+    else:
+      _check_leaf(field, config[key], base[key], base.get_type(key))
+
+
+def _check_sizes(config: ml_collections.ConfigDict) -> None:
+  """Layer sizes, seeds and optimiser constants a run cannot work with."""
+  model, optim, data = config.model, config.optim, config.data
+  for field in ("conv_channels", "dense_sizes", "encoder_hidden",
+                "decoder_hidden"):
+    _require(all(v >= 1 for v in model[field]), f"model.{field}",
+             tuple(model[field]), "every size must be >= 1")
+  _require(model.kernel_size >= 1, "model.kernel_size", model.kernel_size,
+           "must be >= 1")
+  for field, value in (("seed", config.seed), ("data.seed", data.seed),
+                       ("data.split_seed", data.split_seed)):
+    _require(value >= 0, field, value, "must be >= 0")
+  _require(all(s >= 0 for s in config.population.seeds or ()),
+           "population.seeds", config.population.seeds,
+           "every seed must be >= 0")
+  for field in ("b1", "b2"):
+    _require(0 <= optim[field] < 1, f"optim.{field}", optim[field],
+             "must lie in [0, 1)")
+  _require(optim.eps >= 0, "optim.eps", optim.eps, "must be >= 0")
+  _require(optim.grad_clip_norm >= 0, "optim.grad_clip_norm",
+           optim.grad_clip_norm, "must be >= 0 (0 turns clipping off)")
+  _require(config.train.eval_num_examples >= 1, "train.eval_num_examples",
+           config.train.eval_num_examples, "must be >= 1")
+  _require(config.train.plot_every_steps >= 0, "train.plot_every_steps",
+           config.train.plot_every_steps, "must be >= 0 (0 turns plots off)")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError for the first invalid field."""
+  check_fields(config)
+  _check_sizes(config)
   obj, model, train = config.objective, config.model, config.train
   _require(obj.name in losses.OBJECTIVES, "objective.name", obj.name,
            f"must be one of {losses.OBJECTIVES}")

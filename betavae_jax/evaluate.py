@@ -14,6 +14,7 @@ loop calls `disentanglement_scalars` for its cheap in-training metrics.
 from collections.abc import Callable, Sequence
 import json
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -299,9 +300,13 @@ def main(argv: Sequence[str]) -> None:
   metric_writer.quiet_library_logs()
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS
-  report = evaluate_run(f.workdir, f.step, metrics, f.representation, f.seed,
-                        f.scale, f.num_train, f.num_test, f.draws,
-                        f.iwae_samples, f.iwae_images)
+  try:
+    report = evaluate_run(f.workdir, f.step, metrics, f.representation,
+                          f.seed, f.scale, f.num_train, f.num_test, f.draws,
+                          f.iwae_samples, f.iwae_images)
+  except trained_run.LOAD_ERRORS as e:
+    print(f"Error: {e}", file=sys.stderr)
+    sys.exit(2)
   print(format_table(report))
   for member in report["members"]:
     for name, s in member.get("spread", {}).items():

@@ -45,9 +45,14 @@ def _truncate_after(path: str, step: int) -> None:
       if record.get("step", 0) <= step:
         kept.append(line if line.endswith("\n") else line + "\n")
   tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.writelines(kept)
-  os.replace(tmp, path)
+  try:
+    with open(tmp, "w") as f:
+      f.writelines(kept)
+    os.replace(tmp, path)
+  except OSError:  # A full disk: leave the old file, not a stale copy.
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def _tb_name(name: str) -> str:
@@ -62,14 +67,20 @@ def _jsonable(value):
 
 
 class MetricWriter:
-  """Console + JSONL + TensorBoard, continuing cleanly after a resume."""
+  """Console + JSONL + TensorBoard, continuing cleanly after a resume.
+
+  A run resumed from step s writes steps s+1... again: the JSONL records
+  past s are dropped, and TensorBoard is told (a purge at s+1) to hide the
+  earlier events past s, so neither shows a step twice.
+  """
 
   def __init__(self, workdir: str, start_step: int = 0):
     os.makedirs(workdir, exist_ok=True)
     self._jsonl_path = os.path.join(workdir, METRICS_FILE)
     _truncate_after(self._jsonl_path, start_step)
     self._jsonl = open(self._jsonl_path, "a")
-    self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+    self._tb = tensorboardX.SummaryWriter(
+        os.path.join(workdir, "tensorboard"), purge_step=start_step + 1)
 
   def write_scalars(self, step: int, scalars: dict[str, float]) -> None:
     """One JSONL record and one TensorBoard scalar per name."""

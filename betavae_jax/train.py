@@ -36,7 +36,10 @@ from betavae_jax import population as population_lib
 from betavae_jax import schedules
 from betavae_jax import sharding
 from betavae_jax import visualize
+from betavae_jax import workdir_lock
 
+CONFIG_FILE = "config.json"  # The config the run started with.
+CHANGES_FILE = "config_changes.jsonl"  # Fields changed on each resume.
 CONSOLE_KEYS = ("loss", "recon", "kl", "active_latents", "beta", "gamma",
                 "capacity", "lr")
 
@@ -49,6 +52,10 @@ class TrainState(train_state.TrainState):
 
 class NonFiniteError(FloatingPointError):
   """A loss or gradient became NaN or infinite."""
+
+
+class Preempted(Exception):
+  """SIGTERM or SIGINT arrived before the run wrote anything."""
 
 
 def create_learning_rate_fn(config: ml_collections.ConfigDict):
@@ -288,22 +295,54 @@ def _mean_metrics(history: list[dict], size: int) -> list[dict]:
 
 
 def check_finite(state: TrainState, names: tuple[str, ...]) -> None:
-  """Raises if any member met a non-finite loss or gradient."""
+  """Raises if any member met a non-finite loss or gradient.
+
+  The step is numbered as on the console: `nonfinite_step` holds the
+  optimiser's count before the update, one less.
+  """
   bad = np.asarray(jax.device_get(state.nonfinite_step))
   for i, step in enumerate(bad):
     if step >= 0:
       raise NonFiniteError(
-          f"Non-finite loss or gradient at step {int(step)} in population "
+          f"Non-finite loss or gradient at step {int(step) + 1} in population "
           f"member {i} ({names[i] or 'the only member'}); its parameters were "
           "left at their last finite values and no further checkpoint was "
           "written. Lower optim.learning_rate or set optim.grad_clip_norm.")
 
 
+def _stop_if_nonfinite(state: TrainState, names: tuple[str, ...],
+                       history: list[dict], step: int,
+                       writer: metric_writer.MetricWriter) -> None:
+  """Writes each step's record up to the first non-finite one, then raises.
+
+  `history` holds the metrics of the steps since the last log, ending at
+  `step`; without this a NaN before a log step would leave no record of
+  the steps that led to it.
+  """
+  bad = np.asarray(jax.device_get(state.nonfinite_step))
+  if np.all(bad < 0):
+    return
+  first = int(bad[bad >= 0].min()) + 1  # Console numbering.
+  window_start = step - len(history) + 1
+  upto = history[:max(0, first - window_start + 1)]
+  for offset, metrics in enumerate(upto):
+    writer.write_scalars(window_start + offset, _member_scalars(
+        "train", names, _mean_metrics([metrics], len(names))))
+  writer.flush()
+  check_finite(state, names)
+
+
 class _Preemption:
-  """Turns SIGTERM / SIGINT into a flag the loop checks between steps."""
+  """SIGTERM / SIGINT: an exception during start-up, then a loop flag.
+
+  Until `defer()` nothing has been written, so the signal stops start-up at
+  once (`Preempted`). After it the loop checks the flag between steps and
+  saves before exiting.
+  """
 
   def __init__(self):
     self.signal = None
+    self._deferred = False
     self._previous = {}
 
   def __enter__(self):
@@ -314,23 +353,17 @@ class _Preemption:
   def _handle(self, signum, frame):
     del frame
     self.signal = signal.Signals(signum).name
+    if not self._deferred:
+      raise Preempted(f"Received {self.signal} during start-up; stopped "
+                      "before training, nothing was written.")
+
+  def defer(self) -> None:
+    """From now on a signal only sets the flag the loop checks."""
+    self._deferred = True
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
-
-
-def _check_workdir_writable(workdir: str) -> None:
-  """Fails at start, not after an hour of training, on an unwritable dir."""
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, ".write_test")
-    with open(probe, "w") as f:
-      f.write("ok")
-    os.remove(probe)
-  except OSError as e:
-    raise config_validation.ConfigError(
-        f"workdir {workdir!r} is not writable: {e}") from e
 
 
 def _run_meta(config, pop, dataset, step: int) -> dict:
@@ -343,23 +376,88 @@ def _run_meta(config, pop, dataset, step: int) -> dict:
                              "batch_size": config.train.batch_size}}
 
 
-def _initial_state(config, model, image_shape, members, manager, meta,
-                   state_sh):
-  """Restores the newest checkpoint, else initialises (or init_from)."""
+def _initial_state(
+    config, model, image_shape, members, workdir, meta,
+    state_sh) -> tuple[TrainState, checkpointing.Restored | None]:
+  """Restores the newest checkpoint, else initialises (or init_from).
+
+  Reads only: start_fresh ignores the workdir's checkpoints here, and
+  `_record_start` moves them aside once the run is known to start.
+  """
   state = jax.device_put(
       create_population_state(config, model, image_shape, members), state_sh)
   abstract = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
       state)
-  restored = checkpointing.restore_latest(manager, abstract, meta)
+  restored = None
+  if not config.train.start_fresh:
+    restored = checkpointing.restore_latest(
+        workdir, abstract, meta,
+        allow_data_change=config.data.get("allow_version_change", False))
   if restored is not None:
-    logging.info("Resumed from step %d.", int(restored.step[0]))
-    return restored
+    logging.info("Resumed from step %d.", int(restored.state.step[0]))
+    return restored.state, restored
   if config.init_from:
     _, params = checkpointing.restore_params(config.init_from, state.params)
     logging.info("Initialised parameters from %s.", config.init_from)
     state = state.replace(params=params)
-  return state
+  return state, None
+
+
+def _write_json(path: str, value: Any) -> None:
+  """Writes whole or not at all: a reader never sees half a file."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=2, default=str)
+  os.replace(tmp, path)
+
+
+def _record_start(config: ml_collections.ConfigDict, workdir: str,
+                  restored: checkpointing.Restored | None) -> None:
+  """Sets an old run aside (start_fresh) and records the config.
+
+  config.json is the config the run started with and is never rewritten
+  by a resume: a resume under changed fields warns, naming old and new
+  values, and appends them to config_changes.jsonl, while every checkpoint
+  keeps its own segment's config.
+  """
+  if config.train.start_fresh:
+    checkpointing.set_aside_run(workdir, keep=(workdir_lock.LOCK_FILE,))
+  path = os.path.join(workdir, CONFIG_FILE)
+  if restored is None or not os.path.exists(path):
+    _write_json(path, config.to_dict())
+    return
+  saved = restored.config
+  if saved is None:  # A checkpoint saved without its config.
+    with open(path) as f:
+      saved = json.load(f)
+  changes = checkpointing.config_changes(saved, config.to_dict())
+  for field, old, new in changes:
+    logging.warning("Resuming at step %d with config.%s changed: %r -> %r.",
+                    restored.step, field, old, new)
+  if changes:
+    record = {"step": restored.step, "changes": {
+        field: {"old": old, "new": new} for field, old, new in changes}}
+    with open(os.path.join(workdir, CHANGES_FILE), "a") as f:
+      f.write(json.dumps(record, default=str) + "\n")
+
+
+def _shut_down(manager, writer: metric_writer.MetricWriter) -> None:
+  """Finishes the in-flight save and closes the files, on every exit.
+
+  After an error (a NaN, a full disk) this still completes the last good
+  save; its own failure is logged in one line, not raised over the error
+  that ended the loop.
+  """
+  try:
+    manager.close()  # Waits for the in-flight save first.
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning("The last save did not finish: %s",
+                    str(e).splitlines()[0] if str(e) else type(e).__name__)
+  try:
+    writer.close()
+  except OSError as e:
+    logging.warning("Could not close the metric files: %s", e)
 
 
 def _due(step: int, every: int, last: int) -> bool:
@@ -410,31 +508,51 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
 
   Returns:
     The final population train state.
+
+  Raises:
+    config_validation.ConfigError, input_pipeline.DataError: before
+      anything is written.
+    workdir_lock.WorkdirError: another trainer holds `workdir`, or it is
+      not writable; nothing is written.
+    checkpointing.ShapeMismatchError, checkpointing.DataVersionError: the
+      workdir's checkpoint does not fit the config; nothing is written.
+    Preempted: SIGTERM or SIGINT during start-up; nothing is written.
+    NonFiniteError, checkpointing.CheckpointError: the run stopped; the
+      newest checkpoint is complete.
   """
-  config_validation.validate(config)
+  with _Preemption() as preemption:
+    config_validation.validate(config)
+    with workdir_lock.hold(workdir):
+      return _train(config, workdir, preemption)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str,
+           preemption: _Preemption) -> TrainState:
+  """Start-up (reading only until the run can start), then the loop."""
   dataset = input_pipeline.load_dataset(config.data)
   config_validation.validate_image_shape(config, dataset.image_shape)
-  _check_workdir_writable(workdir)
   pop = population_lib.from_config(config)
   members = pop.members()
   logging.info("Population of %d: %s", pop.size, pop.names)
   model = models.create_model(config.model, dataset.image_shape)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    json.dump(config.to_dict(), f, indent=2, default=str)
+  # A log read alone then says what ran: every knob, and the model's size.
+  logging.info("Hyperparameters:\n%s", config)
+  logging.info("Parameters per model: %s",
+               f"{models.num_params(config.model, dataset.image_shape):,}")
 
   train_cfg = config.train
-  if train_cfg.start_fresh:
-    checkpointing.set_aside_all(workdir)
-  manager = checkpointing.create_manager(
-      workdir, train_cfg.max_checkpoints_to_keep,
-      train_cfg.keep_checkpoint_every_steps)
   meta = _run_meta(config, pop, dataset, 0)
   mesh = sharding.create_mesh()
   state_sh = sharding.state_sharding(mesh, pop.size)
   batch_sh = sharding.batch_sharding(mesh, pop.size)
   members = jax.device_put(members, state_sh)
-  state = _initial_state(config, model, dataset.image_shape, members, manager,
-                         meta, state_sh)
+  state, restored = _initial_state(config, model, dataset.image_shape,
+                                   members, workdir, meta, state_sh)
+  preemption.defer()  # The run starts: from here a signal ends it at a step.
+  _record_start(config, workdir, restored)
+  manager = checkpointing.create_manager(
+      workdir, train_cfg.max_checkpoints_to_keep,
+      train_cfg.keep_checkpoint_every_steps)
   start_step = int(jax.device_get(state.step[0]))
   writer = metric_writer.MetricWriter(workdir, start_step)
   p_train, p_eval = make_steps(config, dataset.pixel_max, state_sh, batch_sh,
@@ -445,7 +563,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       shard_index=shard_index, num_shards=num_shards)
 
   def save(step: int) -> None:
-    check_finite(state, pop.names)
+    _stop_if_nonfinite(state, pop.names, history, step, writer)
     checkpointing.save(manager, step, state, config.to_dict(),
                        _run_meta(config, pop, dataset, step))
 
@@ -464,14 +582,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   num_steps = train_cfg.num_train_steps
   history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
   step = start_step
-  with _Preemption() as preemption:
+  try:
     for step in range(start_step + 1, num_steps + 1):
       images = sharding.put_batch(next(batches), batch_sh)
       state, metrics = p_train(state, images, members)
       history.append(metrics)
       scalars = {}
       if _due(step, train_cfg.log_every_steps, num_steps):
-        check_finite(state, pop.names)
+        _stop_if_nonfinite(state, pop.names, history, step, writer)
         per_member = _mean_metrics(history, pop.size)
         history = []
         scalars.update(_member_scalars("train", pop.names, per_member))
@@ -503,11 +621,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
       if due_save or preemption.signal is not None:
         save(step)
       if preemption.signal is not None:
-        manager.wait_until_finished()
+        checkpointing.wait(manager)
         logging.info("Received %s: saved step %d to %s; exiting.",
                      preemption.signal, step, manager.directory)
         break
-  manager.wait_until_finished()
-  manager.close()
-  writer.close()
+    checkpointing.wait(manager)
+  finally:
+    _shut_down(manager, writer)
   return state

@@ -56,6 +56,29 @@ class TrainedRun:
     return functools.partial(decode, self.params)
 
 
+class RunError(ValueError):
+  """The directory holds no run to load."""
+
+
+# What `load` raises for a workdir it cannot use; the CLIs print one line.
+LOAD_ERRORS = (RunError, checkpointing.CheckpointError,
+               input_pipeline.DataError)
+
+
+def _read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's config.json, or a one-line RunError saying what is missing."""
+  if not os.path.isdir(workdir):
+    raise RunError(f"No run directory {workdir!r}.")
+  path = os.path.join(workdir, "config.json")
+  try:
+    return config_json.read(path)
+  except FileNotFoundError as e:
+    raise RunError(f"{workdir!r} holds no run: it has no config.json (the "
+                   "trainer writes one when a run starts).") from e
+  except ValueError as e:  # Not JSON.
+    raise RunError(f"{path} is unreadable: {e}") from e
+
+
 def load(workdir: str, step: int | None = None,
          in_memory: bool | None = None) -> TrainedRun:
   """Loads a run's config and the parameters of `step` (default: newest).
@@ -64,8 +87,16 @@ def load(workdir: str, step: int | None = None,
   images, where holding all of dSprites would add seconds of loading; the
   metric suite
   reads most of them, where holding costs about what it saves on a CPU.
+
+  Reads only, beside a live run too: it takes no lock and creates nothing.
+  Without `step` an unreadable newest checkpoint is skipped with a warning,
+  as the trainer does.
+
+  Raises:
+    RunError: no such workdir, or no config.json in it.
+    checkpointing.CheckpointError: no readable checkpoint (or not `step`).
   """
-  config = config_json.read(os.path.join(workdir, "config.json"))
+  config = _read_config(workdir)
   data_config = config.data.copy_and_resolve_references()
   if in_memory is not None:
     data_config.in_memory = in_memory

@@ -22,6 +22,7 @@ and no global figure state, so drawing inside the train loop is safe.
 from collections.abc import Callable, Sequence
 import dataclasses
 import os
+import sys
 from typing import Any
 
 from absl import app
@@ -566,7 +567,11 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   options = Options(num_traversal_images=f.traversal_images,
                     traversal_range=(-f.traversal_max, f.traversal_max))
-  run = trained_run.load(f.workdir, f.step, in_memory=False)  # 64 images.
+  try:
+    run = trained_run.load(f.workdir, f.step, in_memory=False)  # 64 images.
+  except trained_run.LOAD_ERRORS as e:
+    print(f"Error: {e}", file=sys.stderr)
+    sys.exit(2)
   pictures, animations = run_figures(run, f.num_images, options, f.gifs)
   directory = os.path.join(run.workdir, "plots", str(run.step))
   for path in save(directory, pictures, animations, options.gif_frame_ms):

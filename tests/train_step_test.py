@@ -122,7 +122,8 @@ def test_nonfinite_step_is_recorded_and_params_kept(test_config):
   for _ in range(5):
     state, _ = p_train(state, images, members)
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
-  with pytest.raises(train.NonFiniteError, match="step 1 in population "
+  # The second update fails: console step 2 (the optimiser's count was 1).
+  with pytest.raises(train.NonFiniteError, match="step 2 in population "
                      "member 0"):
     train.check_finite(state, names)
 

@@ -23,6 +23,7 @@ import functools
 import itertools
 import os
 import shutil
+import time
 
 from absl import logging
 import numpy as np
@@ -48,6 +49,8 @@ SPECS = {
 }
 _SHARD_SIZE = 1 << 18  # About 60 MB of records: few readers to open.
 _CHUNK = 8192
+# An incomplete dir untouched this long belongs to a killed preparation.
+STALE_INCOMPLETE_S = 3600.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -280,9 +283,12 @@ def prepare(make: Callable[[], BetavaeDsprites]) -> BetavaeDsprites:
 
   Two runs started together on a fresh data dir both prepare; the second
   to finish cannot rename its incomplete dir over the first's, and then
-  simply reads the first's data.
+  simply reads the first's data. A killed preparation's incomplete dir is
+  removed by the next one (`remove_stale_incomplete`).
   """
   builder = make()
+  if not builder.is_prepared():
+    remove_stale_incomplete(os.fspath(builder.data_dir))
   try:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
         try_download_gcs=False))
@@ -293,6 +299,34 @@ def prepare(make: Callable[[], BetavaeDsprites]) -> BetavaeDsprites:
     logging.info("dSprites: another process prepared %s meanwhile.",
                  builder.data_dir)
   return builder
+
+
+def remove_stale_incomplete(data_dir: str,
+                            stale_after_s: float = STALE_INCOMPLETE_S) -> None:
+  """Deletes tfds' incomplete dirs of `data_dir` that nobody writes to.
+
+  tfds prepares into `<parent>/incomplete.XXXXXX_<version>` and renames it
+  when done; a killed preparation leaves it behind (hundreds of MB) for
+  ever. One whose newest file is older than `stale_after_s` is no live
+  preparation's: those write continuously.
+  """
+  parent, version = os.path.split(data_dir.rstrip("/"))
+  try:
+    names = os.listdir(parent)
+  except OSError:  # Not prepared yet, or not a local path.
+    return
+  now = time.time()
+  for name in names:
+    path = os.path.join(parent, name)
+    if not (name.startswith("incomplete.") and name.endswith("_" + version)
+            and os.path.isdir(path)):
+      continue
+    times = [os.path.getmtime(os.path.join(d, f))
+             for d, _, files in os.walk(path) for f in files]
+    if now - max(times + [os.path.getmtime(path)]) > stale_after_s:
+      logging.info("dSprites: removing %s, left by a preparation that "
+                   "stopped.", path)
+      shutil.rmtree(path, ignore_errors=True)
 
 
 def _builder(config: str, data_dir: str | None,

@@ -64,6 +64,7 @@ def test_matches_flax(kind, k, c_out):
   _assert_close(actual, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "transpose"])
 @pytest.mark.parametrize("c_in,c_out", [(1, 6), (6, 1), (4, 4)])
 def test_matches_flax_for_channel_extremes(kind, c_in, c_out):
@@ -81,6 +82,7 @@ def _member_params(kind, k):
       keys)["params"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "transpose"])
 @pytest.mark.parametrize("in_axes", [(0, 0), (0, None), (None, 0)],
                          ids=["both", "params", "inputs"])
@@ -100,6 +102,7 @@ def test_vmapped_matches_flax(kind, in_axes):
   _assert_close(run(_fast_layer(kind, 7, 4)), run(_flax_layer(kind, 7, 4)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["conv", "transpose"])
 def test_same_parameters_and_batch_shapes_as_flax(kind):
   x = jnp.ones((2, 3, 8, 8, 3))
@@ -131,6 +134,7 @@ def _model_loss(model, params, x, key):
   return jnp.mean(jnp.square(recon - x)) + jnp.mean(stats["mean"]**2)
 
 
+@pytest.mark.slow
 def test_model_fast_matches_flax_for_a_population():
   """The train step's situation: shared images, per-member parameters."""
   fast, ref = _model("fast"), _model("flax")
@@ -146,6 +150,7 @@ def test_model_fast_matches_flax_for_a_population():
   _assert_close(grads(fast), grads(ref))
 
 
+@pytest.mark.slow
 def test_bfloat16_forward_backward_is_finite():
   model = _model("fast", "bfloat16")
   x = jnp.ones((2, 32, 32, 1)) * 0.5

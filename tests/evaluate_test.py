@@ -67,6 +67,7 @@ def test_encoder_always_sees_one_batch_shape():
   assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}
 
 
+@pytest.mark.slow
 def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10

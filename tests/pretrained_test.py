@@ -9,6 +9,7 @@ from betavae_jax import train
 from betavae_jax import trained_run
 
 
+@pytest.mark.slow
 def test_export_then_load_gives_the_runs_member(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   workdir = tmp_path / "run"

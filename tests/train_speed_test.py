@@ -10,6 +10,7 @@ from benchmarks import train_speed
 from betavae_jax import base_config
 
 
+@pytest.mark.slow
 def test_tiny_run_reports_every_column(tmp_path):
   options = train_speed.Options(
       jax=(("fast", 1, "float32"), ("fast", 2, "float32"),

@@ -54,6 +54,7 @@ def test_one_step_changes_params_and_stays_finite(test_config):
   assert 0 <= metrics["active_latents"][0] <= test_config.model.latent_dim
 
 
+@pytest.mark.slow
 def test_loss_falls_on_fixed_data(test_config):
   images = _images()
   _, members, state, p_train, _ = _setup(test_config, [1.0], [0])
@@ -64,6 +65,7 @@ def test_loss_falls_on_fixed_data(test_config):
   assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
 
 
+@pytest.mark.slow
 def test_population_member_matches_single_run(test_config):
   images = _images()
   pop_config = test_config.copy_and_resolve_references()
@@ -103,6 +105,7 @@ def test_population_loops_over_gradients_not_the_optimiser(test_config):
   assert num_params < len(loops[0].outvars) < num_params + num_opt
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_numbers(test_config):
   images = _images()
   a, ma = _run(test_config.copy_and_resolve_references(), [4.0], [7], 3,
@@ -114,6 +117,7 @@ def test_same_seed_gives_identical_numbers(test_config):
   assert np.array_equal(ma["loss"], mb["loss"])
 
 
+@pytest.mark.slow
 def test_nonfinite_step_is_recorded_and_params_kept(test_config):
   test_config.optim.learning_rate = 1e30
   images = _images()
@@ -128,6 +132,7 @@ def test_nonfinite_step_is_recorded_and_params_kept(test_config):
     train.check_finite(state, names)
 
 
+@pytest.mark.slow
 def test_capacity_objective_logs_capacity(test_config):
   test_config.objective.name = "capacity"
   test_config.objective.capacity_schedule.transition_steps = 10
@@ -139,6 +144,7 @@ def test_capacity_objective_logs_capacity(test_config):
   assert metrics["gamma"][0] == 1000.0
 
 
+@pytest.mark.slow
 def test_eval_step_is_deterministic(test_config):
   images = _images()
   _, members, state, _, p_eval = _setup(test_config, [4.0], [0])
@@ -148,6 +154,7 @@ def test_eval_step_is_deterministic(test_config):
   assert a[0]["elbo"] == pytest.approx(-(a[0]["recon"] + a[0]["kl"]))
 
 
+@pytest.mark.slow
 def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
   test_config.objective.name = "tcvae"
   test_config.objective.tcvae_alpha = 2.0

@@ -50,6 +50,7 @@ def test_cli_trains_and_logs(tmp_path):
   assert "Workdir:" in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_population(tmp_path, test_config, caplog):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10

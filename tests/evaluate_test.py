@@ -73,10 +73,10 @@ def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
   test_config.train.num_train_steps = 10
   train.train_and_evaluate(test_config, str(tmp_path))
   report = evaluate.evaluate_run(str(tmp_path), metrics=("mig",), draws=3,
-                                 num_train=500)
+                                 num_train=500, iwae_images=0)
   assert report["draws"] == 3
   single = evaluate.evaluate_run(str(tmp_path), metrics=("mig",),
-                                 num_train=500)
+                                 num_train=500, iwae_images=0)
   for member, alone in zip(report["members"], single["members"]):
     assert member["scores"]["mig"] == alone["scores"]["mig"]
     spread = member["spread"]["mig.mig"]

@@ -364,10 +364,16 @@ def _normalise(value: Any) -> Any:
   return value
 
 
+# The old value of a field the saved config did not have yet.
+ABSENT = "<absent>"
+
+
 def config_changes(saved: Mapping, current: Mapping) -> list[
     tuple[str, Any, Any]]:
-  """(field, old, new) for every config field whose value differs."""
+  """(field, old, new) for every config field whose value differs; old is
+  ABSENT for a field added to the code since the checkpoint."""
   saved, current = _flatten(saved), _flatten(current)
-  return [(key, saved.get(key), current.get(key))
+  return [(key, saved.get(key, ABSENT), current.get(key, ABSENT))
           for key in sorted(set(saved) | set(current))
-          if _normalise(saved.get(key)) != _normalise(current.get(key))]
+          if _normalise(saved.get(key, ABSENT))
+          != _normalise(current.get(key, ABSENT))]

@@ -354,11 +354,20 @@ class _Preemption:
     del frame
     self.signal = signal.Signals(signum).name
     if not self._deferred:
-      raise Preempted(f"Received {self.signal} during start-up; stopped "
-                      "before training, nothing was written.")
+      raise self._stopped()
+
+  def _stopped(self) -> Preempted:
+    return Preempted(f"Received {self.signal} during start-up; stopped "
+                     "before training, nothing was written.")
 
   def defer(self) -> None:
-    """From now on a signal only sets the flag the loop checks."""
+    """From now on a signal only sets the flag the loop checks.
+
+    A signal already received stops start-up here: its exception can have
+    been raised inside a callback that ignores exceptions (JAX's gc hook).
+    """
+    if self.signal is not None:
+      raise self._stopped()
     self._deferred = True
 
   def __exit__(self, *exc):
@@ -433,8 +442,12 @@ def _record_start(config: ml_collections.ConfigDict, workdir: str,
       saved = json.load(f)
   changes = checkpointing.config_changes(saved, config.to_dict())
   for field, old, new in changes:
-    logging.warning("Resuming at step %d with config.%s changed: %r -> %r.",
-                    restored.step, field, old, new)
+    if old is checkpointing.ABSENT:  # A field newer than the checkpoint.
+      logging.info("Resuming at step %d: config.%s is new since the "
+                   "checkpoint (%r).", restored.step, field, new)
+    else:
+      logging.warning("Resuming at step %d with config.%s changed: %r -> "
+                      "%r.", restored.step, field, old, new)
   if changes:
     record = {"step": restored.step, "changes": {
         field: {"old": old, "new": new} for field, old, new in changes}}

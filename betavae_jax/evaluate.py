@@ -30,6 +30,7 @@ from betavae_jax import iwae
 from betavae_jax import kl_decomposition
 from betavae_jax import losses
 from betavae_jax import metric_writer
+from betavae_jax import pretrained
 from betavae_jax import trained_run
 from betavae_jax.datasets import ground_truth
 from betavae_jax.evaluation import udr as udr_lib
@@ -209,15 +210,20 @@ def evaluate_run(workdir: str, step: int | None = None,
                  scale: float = 1.0, num_train: int = 10000,
                  num_test: int = 5000, draws: int = 1,
                  iwae_samples: int = iwae.DEFAULT_NUM_SAMPLES,
-                 iwae_images: int = IWAE_IMAGES) -> dict:
+                 iwae_images: int = IWAE_IMAGES,
+                 pretrained_name: str | None = None) -> dict:
   """Scores a run's checkpoint and writes eval/metrics_<step>.json.
+
+  With `pretrained_name` the shipped model of that name is scored instead
+  (`trained_run.from_pretrained`), and `workdir` is only where it writes.
 
   With `draws` > 1 the suite (and UDR) is repeated at as many keys, and
   each member gets a 'spread' of every score (mean, std, min, max) beside
   the first draw's 'scores'. With `iwae_images` > 0 each member's scores
   get 'iwae': the IWAE bound on held-out images with K = `iwae_samples`.
   """
-  run = trained_run.load(workdir, step)
+  run = (trained_run.from_pretrained(pretrained_name, workdir)
+         if pretrained_name else trained_run.load(workdir, step))
   data = run.dataset.ground_truth
   if data is None:
     raise ValueError(f"{run.dataset.name} has no ground-truth factors; the "
@@ -300,10 +306,15 @@ def main(argv: Sequence[str]) -> None:
   metric_writer.quiet_library_logs()
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS
+  workdir = f.workdir or os.path.join("runs", f"pretrained_{f.pretrained}")
   try:
-    report = evaluate_run(f.workdir, f.step, metrics, f.representation,
+    if not (f.workdir or f.pretrained):
+      raise trained_run.RunError("Pass --workdir=<run> or --pretrained="
+                                 "<name> (one of "
+                                 f"{', '.join(pretrained.available())}).")
+    report = evaluate_run(workdir, f.step, metrics, f.representation,
                           f.seed, f.scale, f.num_train, f.num_test, f.draws,
-                          f.iwae_samples, f.iwae_images)
+                          f.iwae_samples, f.iwae_images, f.pretrained)
   except trained_run.LOAD_ERRORS as e:
     print(f"Error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -319,7 +330,11 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-  flags.DEFINE_string("workdir", None, "The run to evaluate.", required=True)
+  flags.DEFINE_string("workdir", None, "The run to evaluate (with "
+                      "--pretrained: where its scores go).")
+  flags.DEFINE_string("pretrained", None, "Score this shipped model "
+                      "(betavae_jax.pretrained.available()) instead; scores "
+                      "go to --workdir, default runs/pretrained_<name>.")
   flags.DEFINE_integer("step", None, "Checkpoint step; default the newest.")
   flags.DEFINE_string("metrics", "", "Comma-separated subset of "
                       f"{','.join(evaluation.METRICS)}; default all.")

@@ -39,6 +39,13 @@ class Pretrained(NamedTuple):
   config: ml_collections.ConfigDict
 
 
+class UnknownModelError(KeyError):
+  """No shipped model of that name; the message lists the known ones."""
+
+  def __str__(self) -> str:
+    return str(self.args[0])  # KeyError would quote the message.
+
+
 def models_dir() -> pathlib.Path:
   """Where the package's shipped models live."""
   return pathlib.Path(str(importlib.resources.files("betavae_jax"))) / (
@@ -59,7 +66,7 @@ def _model_dir(name: str, directory: str | os.PathLike | None
   """The folder of model `name`; a clear error naming the known ones."""
   names = available(directory)
   if name not in names:
-    raise KeyError(f"No shipped model named {name!r}; available: "
+    raise UnknownModelError(f"No shipped model named {name!r}; available: "
                    f"{', '.join(names) or 'none'}.")
   return (pathlib.Path(directory) if directory else models_dir()) / name
 
@@ -83,7 +90,8 @@ def load(name: str, directory: str | os.PathLike | None = None) -> Pretrained:
     images are floats in [0, 1] of `info(name)["image_shape"]`.
 
   Raises:
-    KeyError: no model of that name (the message lists the known ones).
+    UnknownModelError: no model of that name (a KeyError; the message
+      lists the known ones).
   """
   folder = _model_dir(name, directory)
   config = config_json.read(folder / CONFIG_FILE)

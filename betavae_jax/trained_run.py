@@ -11,6 +11,7 @@ import functools
 import os
 from typing import Any, Callable
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -22,6 +23,7 @@ from betavae_jax import config_json
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import pretrained
 
 
 @dataclasses.dataclass
@@ -62,7 +64,7 @@ class RunError(ValueError):
 
 # What `load` raises for a workdir it cannot use; the CLIs print one line.
 LOAD_ERRORS = (RunError, checkpointing.CheckpointError,
-               input_pipeline.DataError)
+               input_pipeline.DataError, pretrained.UnknownModelError)
 
 
 def _read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -107,6 +109,31 @@ def load(workdir: str, step: int | None = None,
   found, params = checkpointing.restore_params(workdir, like, step)
   return TrainedRun(workdir=workdir, config=config, dataset=dataset,
                     model=model, population=pop, params=params, step=found)
+
+
+def from_pretrained(name: str, workdir: str,
+                    in_memory: bool | None = None) -> TrainedRun:
+  """A shipped model (`pretrained.load`) as a one-member run.
+
+  The evaluate and visualize CLIs then treat it as any run; `workdir` is
+  only where they write (scores, figures), and nothing is read from it.
+
+  Raises:
+    pretrained.UnknownModelError: no shipped model of that name.
+  """
+  model, params, config = pretrained.load(name)
+  facts = pretrained.info(name)
+  data_config = config.data.copy_and_resolve_references()
+  if in_memory is not None:
+    data_config.in_memory = in_memory
+  dataset = input_pipeline.load_dataset(data_config)
+  if dataset.version != facts.get("data_version", dataset.version):
+    logging.warning("%s was trained on %s; this data is %s.", name,
+                    facts["data_version"], dataset.version)
+  return TrainedRun(workdir=workdir, config=config, dataset=dataset,
+                    model=model, population=population_lib.from_config(config),
+                    params=jax.tree.map(lambda a: a[None], params),
+                    step=int(facts["step"]))
 
 
 def _abstract_params(model: models.BetaVAE, image_shape: tuple[int, int, int],

@@ -548,7 +548,11 @@ def _define_flags() -> None:
 
   The train loop imports this module next to main.py's own --workdir.
   """
-  flags.DEFINE_string("workdir", None, "The run's directory.", required=True)
+  flags.DEFINE_string("workdir", None, "The run's directory (with "
+                      "--pretrained: where its figures go).")
+  flags.DEFINE_string("pretrained", None, "Draw this shipped model "
+                      "(betavae_jax.pretrained.available()) instead; figures "
+                      "go to --workdir, default runs/pretrained_<name>.")
   flags.DEFINE_integer("step", None, "Checkpoint step; default the newest.")
   flags.DEFINE_integer(
       "num_images", 64, "Fixed images encoded; the KL per latent that sorts "
@@ -567,8 +571,14 @@ def main(argv: Sequence[str]) -> None:
   f = flags.FLAGS
   options = Options(num_traversal_images=f.traversal_images,
                     traversal_range=(-f.traversal_max, f.traversal_max))
+  workdir = f.workdir or os.path.join("runs", f"pretrained_{f.pretrained}")
   try:
-    run = trained_run.load(f.workdir, f.step, in_memory=False)  # 64 images.
+    if f.pretrained:
+      run = trained_run.from_pretrained(f.pretrained, workdir, in_memory=False)
+    elif f.workdir:
+      run = trained_run.load(f.workdir, f.step, in_memory=False)  # 64 images.
+    else:
+      raise trained_run.RunError("Pass --workdir=<run> or --pretrained=<name>.")
   except trained_run.LOAD_ERRORS as e:
     print(f"Error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -1,16 +1,22 @@
 """Shipped models: export and load round trip, names, errors."""
 
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
 
+from betavae_jax import evaluate
 from betavae_jax import pretrained
 from betavae_jax import train
 from betavae_jax import trained_run
+from betavae_jax import visualize
 
 
 @pytest.mark.slow
-def test_export_then_load_gives_the_runs_member(tmp_path, test_config):
+def test_export_then_load_gives_the_runs_member(tmp_path, test_config,
+                                               monkeypatch):
   test_config.population.betas = (1.0, 4.0)
   workdir = tmp_path / "run"
   train.train_and_evaluate(test_config, str(workdir))
@@ -37,9 +43,32 @@ def test_export_then_load_gives_the_runs_member(tmp_path, test_config):
   own_mean, _ = model.apply({"params": loaded}, x, method=model.encode)
   np.testing.assert_allclose(own_mean, mean[member], rtol=1e-5, atol=1e-6)
 
+  # The CLIs' path: a shipped model by name, as a one-member run.
+  monkeypatch.setattr(pretrained, "models_dir", lambda: tmp_path / "models")
+  out = tmp_path / "scores"
+  report = evaluate.evaluate_run(str(out), metrics=("mig",), num_train=500,
+                                 iwae_images=0, pretrained_name="beta4")
+  assert report["step"] == run.step and len(report["members"]) == 1
+  assert (out / "eval" / f"metrics_{run.step}.json").exists()
+  alone = trained_run.from_pretrained("beta4", str(out))
+  pictures, _ = visualize.run_figures(alone, animate=False)
+  assert pictures["reconstructions"].ndim == 3
+  with pytest.raises(KeyError, match="available: beta4"):
+    trained_run.from_pretrained("beta5", str(out))
+
 
 def test_unknown_name_lists_the_known_ones(tmp_path):
   with pytest.raises(KeyError, match="No shipped model named 'nope'"):
     pretrained.load("nope", tmp_path)
   for name in pretrained.available():
     assert pretrained.info(name)["parameters"] > 0
+
+
+@pytest.mark.parametrize("cli", ["evaluate", "visualize"])
+def test_clis_name_an_unknown_shipped_model_in_one_line(cli):
+  proc = subprocess.run(
+      [sys.executable, "-m", f"betavae_jax.{cli}", "--pretrained=nope"],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith(
+      "Error: No shipped model named 'nope'; available:")

@@ -33,6 +33,7 @@ SCORES = (("beta_vae.eval_accuracy", "BetaVAE", None),
 TARGET_RECON = {1.0: 30.0, 4.0: 50.0}  # Held-out recon (nats) at 100k.
 TARGET_MIG, TARGET_FACTOR_VAE = 0.1, 0.6  # For beta >= 4 or capacity.
 TARGET_STEP = 100_000
+DECOMPOSITION = ("mi", "tc", "dim_kl")  # Logged at every evaluation.
 BETA_RUNS = ("beta", "grid", "smoke")  # Runs whose members differ in beta.
 CAPACITY_RUNS = ("capacity", "smoke_capacity")
 DPI = 100
@@ -77,6 +78,9 @@ def model_rows(out: str, run: str) -> dict[str, list[dict]]:
              "train_recon": logged.get(f"eval_train/recon{suffix}", np.nan),
              "active": int(np.sum(kl > losses.ACTIVE_KL_NATS)),
              "kl_per_dim": kl.tolist(), "udr": udr[i] if udr else np.nan,
+             "iwae": _flat(member["scores"], "iwae.log_likelihood"),
+             **{term: logged.get(f"eval/{term}{suffix}", np.nan)
+                for term in DECOMPOSITION},
              "latent_factor": member.get("latent_factor")}
       for key, _, _ in SCORES:
         spread = member.get("spread", {}).get(key)
@@ -172,12 +176,13 @@ def _cell(row: dict, key: str) -> str:
 
 def final_table(models: dict[str, list[dict]]) -> str:
   """One row per model at its last scored step."""
-  head = ["model", "step", "recon", "KL", "active"] + [t for _, t, _ in
-                                                        SCORES] + ["UDR"]
+  head = ["model", "step", "recon", "KL", "MI", "TC", "dim-KL", "log p(x)",
+          "active"] + [t for _, t, _ in SCORES] + ["UDR"]
   lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
   for label, rows in models.items():
     r = rows[-1]
     cells = [label, f"{r['step']:,}", f"{r['recon']:.1f}", f"{r['kl']:.1f}",
+             *(f"{r[t]:.2f}" for t in DECOMPOSITION), f"{r['iwae']:.1f}",
              str(r["active"])] + [_cell(r, k) for k, _, _ in SCORES] + [
                  f"{r['udr']:.3f}"]
     lines.append("| " + " | ".join(cells) + " |")
@@ -329,7 +334,9 @@ convolutions of 32 channels, two dense layers of 256, 10 latents, Bernoulli
 decoder, Adam at 5e-4, batch 64; a tenth of the factor combinations held out.
 Scores: the suite at the published sizes ({scoring}), each cell the mean ±
 standard deviation over the draws; recon and KL in nats per held-out image,
-active = KL > {losses.ACTIVE_KL_NATS} nats.
+the KL split into index-code MI, total correlation and dimension-wise KL
+(docs/objectives.md), log p(x) the IWAE bound on held-out images, active =
+KL > {losses.ACTIVE_KL_NATS} nats.
 
 ## Runs
 
@@ -375,5 +382,6 @@ def _scoring(out: str, runs: list[str]) -> str:
       s = _read(os.path.join(results, f"metrics_{step}.json"))["scoring"]
       return (f"BetaVAE / FactorVAE at {s['scale']:.0%} of 10,000 / 5,000 "
               f"points, MIG / DCI / SAP / modularity on {s['points'][0]:,} / "
-              f"{s['points'][1]:,}, {s['draws']} draws")
+              f"{s['points'][1]:,}, {s['draws']} draws; IWAE with K = "
+              f"{s['iwae_samples']:,} on {s['iwae_images']:,} images")
   return "none yet"

@@ -79,7 +79,8 @@ def score_step(workdir: str, step: int, out: str, scoring: dict) -> dict:
   result = evaluate.evaluate_run(
       workdir, step, scale=scoring["scale"], num_train=scoring["points"][0],
       num_test=scoring["points"][1], draws=scoring["draws"],
-      seed=scoring["seed"])
+      seed=scoring["seed"], iwae_samples=scoring["iwae_samples"],
+      iwae_images=scoring["iwae_images"])
   result.pop("path")
   for member, factor_map in zip(result["members"],
                                 latent_factor(workdir, step,

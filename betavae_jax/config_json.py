@@ -1,7 +1,9 @@
-"""Configs written as JSON (config.json, shipped models), read back.
+"""The JSON files of runs and studies: configs read back, whole writes.
 
 JSON stores tuples as lists; the modules and `shape_mismatches` expect the
-tuples the config files wrote, so lists become tuples on the way in.
+tuples the config files wrote, so lists become tuples on the way in. Files
+are written whole or not at all, so a reader (or a resumed run) never sees
+half of one after a kill.
 """
 
 import json
@@ -15,6 +17,14 @@ def read(path: str | os.PathLike) -> ml_collections.ConfigDict:
   """The ConfigDict a `config.to_dict()` JSON file was written from."""
   with open(path) as f:
     return ml_collections.ConfigDict(_tuples(json.load(f)))
+
+
+def write(path: str | os.PathLike, value: Any, indent: int = 1) -> None:
+  """Writes `value` as JSON through a temporary file and a rename."""
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=indent, default=str)
+  os.replace(tmp, path)
 
 
 def _tuples(value: Any) -> Any:

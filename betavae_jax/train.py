@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from betavae_jax import checkpointing
+from betavae_jax import config_json
 from betavae_jax import codec as codec_lib
 from betavae_jax import compiler_options
 from betavae_jax import config_validation
@@ -413,14 +414,6 @@ def _initial_state(
   return state, None
 
 
-def _write_json(path: str, value: Any) -> None:
-  """Writes whole or not at all: a reader never sees half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=2, default=str)
-  os.replace(tmp, path)
-
-
 def _record_start(config: ml_collections.ConfigDict, workdir: str,
                   restored: checkpointing.Restored | None) -> None:
   """Sets an old run aside (start_fresh) and records the config.
@@ -434,7 +427,7 @@ def _record_start(config: ml_collections.ConfigDict, workdir: str,
     checkpointing.set_aside_run(workdir, keep=(workdir_lock.LOCK_FILE,))
   path = os.path.join(workdir, CONFIG_FILE)
   if restored is None or not os.path.exists(path):
-    _write_json(path, config.to_dict())
+    config_json.write(path, config.to_dict(), indent=2)
     return
   saved = restored.config
   if saved is None:  # A checkpoint saved without its config.

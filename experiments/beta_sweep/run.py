@@ -28,6 +28,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from betavae_jax import allocator
+from betavae_jax import config_json
 from betavae_jax import evaluate
 from betavae_jax import input_pipeline
 from betavae_jax import metric_writer
@@ -59,7 +60,7 @@ def train_run(config, workdir: str) -> bool:
   timing = read_timing(workdir)
   timing["train_seconds"] = timing.get("train_seconds", 0.0) + (
       time.perf_counter() - start)
-  _write_json(os.path.join(workdir, TIMING_FILE), timing)
+  config_json.write(os.path.join(workdir, TIMING_FILE), timing)
   return int(jax.device_get(state.step[0])) == config.train.num_train_steps
 
 
@@ -95,11 +96,11 @@ def score_run(workdir: str, step: int, metrics, scale: float,
   if stale_elbo:
     done["elbo"] = elbo_by_split(
         trained_run.load(workdir, step, in_memory=False), elbo_examples)
-  _write_json(path, done)
+  config_json.write(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (
       time.perf_counter() - start)
-  _write_json(os.path.join(workdir, TIMING_FILE), timing)
+  config_json.write(os.path.join(workdir, TIMING_FILE), timing)
   return done
 
 
@@ -133,12 +134,6 @@ def read_timing(workdir: str) -> dict:
     return {}
   with open(path) as f:
     return json.load(f)
-
-
-def _write_json(path: str, value: dict) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)  # Never a half-written file.
 
 
 def main(argv) -> None:

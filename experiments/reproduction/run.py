@@ -36,6 +36,7 @@ import jax
 import numpy as np
 
 from betavae_jax import allocator
+from betavae_jax import config_json
 from betavae_jax import evaluate
 from betavae_jax import metric_writer
 from betavae_jax import pretrained
@@ -90,7 +91,7 @@ def score_step(workdir: str, step: int, out: str, scoring: dict) -> dict:
   result["workdir"] = os.path.basename(os.path.normpath(workdir))
   result["scoring"] = scoring
   os.makedirs(out, exist_ok=True)
-  _write_json(target, result)
+  config_json.write(target, result)
   return result
 
 
@@ -119,7 +120,7 @@ def write_curve(workdir: str, out: str) -> str:
       records.append(dict(kept, step=record["step"]))
   path = os.path.join(out, "curve.json")
   os.makedirs(out, exist_ok=True)
-  _write_json(path, {"records": records})
+  config_json.write(path, {"records": records})
   return path
 
 
@@ -128,7 +129,7 @@ def write_status(workdir: str, preset: str, out: str) -> str:
   run = trained_run.load(workdir, in_memory=False)
   path = os.path.join(out, "status.json")
   os.makedirs(out, exist_ok=True)
-  _write_json(path, {
+  config_json.write(path, {
       "preset": preset, "step": run.step,
       "num_train_steps": run.config.train.num_train_steps,
       "members": list(run.population.names),
@@ -183,12 +184,6 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
   saved = {int(n) for n in os.listdir(directory) if n.isdigit()} if (
       os.path.isdir(directory)) else set()
   return [s for s in study.eval_steps(preset) if s in saved]
-
-
-def _write_json(path: str, value: dict) -> None:
-  with open(path + ".tmp", "w") as f:
-    json.dump(value, f, indent=1)
-  os.replace(path + ".tmp", path)  # Never a half-written file.
 
 
 def main(argv) -> None:

@@ -110,6 +110,29 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
                  prefetch=max(1, data_config.prefetch), version=version)
 
 
+def rendered_dsprites(data_config: ml_collections.ConfigDict) -> Dataset:
+  """dSprites drawn on demand by the offline renderer, nothing prepared.
+
+  The split is the configured one, so the held-out images are those a model
+  trained on the prepared data never saw. The version is the one the
+  builder prepares now, whose images these are.
+  """
+  _check_fields(data_config)
+  if data_config.name != "dsprites":
+    raise DataError(f"Only dSprites can be rendered; config.data.name is "
+                    f"{data_config.name!r}.")
+  source = dsprites.RenderedSource()
+  train, held_out = split_indices(len(source), data_config.eval_fraction,
+                                  data_config.split_seed)
+  builder = dsprites_builder.BetavaeDsprites
+  return Dataset(name="dsprites", source=source,
+                 ground_truth=dsprites.DSprites(),
+                 image_shape=tuple(source.image_shape),
+                 pixel_max=dsprites.DSprites.pixel_max, train_indices=train,
+                 eval_indices=held_out,
+                 version=f"{builder.name}/rendered/{builder.VERSION}")
+
+
 def _check_fields(data_config: ml_collections.ConfigDict) -> None:
   """Fails on invalid fields before any preparing or reading."""
   if not 0 <= data_config.eval_fraction < 1:

@@ -111,12 +111,15 @@ def load(workdir: str, step: int | None = None,
                     model=model, population=pop, params=params, step=found)
 
 
-def from_pretrained(name: str, workdir: str,
-                    in_memory: bool | None = None) -> TrainedRun:
+def from_pretrained(name: str, workdir: str, in_memory: bool | None = None,
+                    rendered: bool = False) -> TrainedRun:
   """A shipped model (`pretrained.load`) as a one-member run.
 
   The evaluate and visualize CLIs then treat it as any run; `workdir` is
   only where they write (scores, figures), and nothing is read from it.
+  With `rendered`, images come from the offline renderer on demand
+  (`input_pipeline.rendered_dsprites`) instead of a prepared dataset, so
+  pictures need no preparing; the split is the model's own.
 
   Raises:
     pretrained.UnknownModelError: no shipped model of that name.
@@ -126,7 +129,8 @@ def from_pretrained(name: str, workdir: str,
   data_config = config.data.copy_and_resolve_references()
   if in_memory is not None:
     data_config.in_memory = in_memory
-  dataset = input_pipeline.load_dataset(data_config)
+  dataset = (input_pipeline.rendered_dsprites(data_config) if rendered
+             else input_pipeline.load_dataset(data_config))
   if dataset.version != facts.get("data_version", dataset.version):
     logging.warning("%s was trained on %s; this data is %s.", name,
                     facts["data_version"], dataset.version)

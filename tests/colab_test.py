@@ -49,3 +49,7 @@ def test_notebook_runs_on_cpu(tmp_path, monkeypatch):
   shown = [kind for out in outputs for kind in out.get("data", {})]
   assert "image/png" in shown and "image/gif" in shown
   assert (workdir / "plots" / "8" / "traversal_0.gif").exists()
+  # It opened with the shipped model, drawn from rendered images.
+  assert (tmp_path / "run_capacity" / "traversal_0.gif").exists()
+  assert any("capacity: capacity objective" in out.get("text", "")
+             for out in outputs)

@@ -44,6 +44,23 @@ class DSprites(ground_truth.GroundTruthData):
     return self._images.read(self.factors_to_index(factors))
 
 
+class RenderedSource:
+  """Every dSprites image by grid index, drawn on demand by the renderer.
+
+  Nothing to prepare or hold: for pictures and scores of a trained model
+  where a prepared dataset is not at hand (a fresh notebook). Training
+  reads the prepared records, which are these same images.
+  """
+
+  image_shape = DSprites.image_shape
+
+  def __len__(self) -> int:
+    return NUM_EXAMPLES
+
+  def read(self, indices: np.ndarray) -> np.ndarray:
+    return dsprites_render.render(DSprites().index_to_factors(indices))
+
+
 def official_classes(factors: np.ndarray) -> np.ndarray:
   """(N, 5) factor classes -> the official (N, 6) latents_classes."""
   factors = np.asarray(factors, dtype=np.int64)

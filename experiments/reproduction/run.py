@@ -151,8 +151,31 @@ def draw_step(workdir: str, step: int, out: str, animate: bool) -> None:
   visualize.save(out, pictures, animations)
 
 
+HELDOUT_TERMS = ("elbo", "recon", "recon_posterior_mean", "kl", "mi", "tc",
+                 "dim_kl", "active_latents")
+SHIPPED_SCORES = ("beta_vae.eval_accuracy", "factor_vae.eval_accuracy",
+                  "mig.mig", "dci.disentanglement", "sap.sap",
+                  "modularity.modularity", "iwae.log_likelihood")
+
+
+def member_facts(workdir: str, step: int, member: str, scored: dict) -> dict:
+  """A member's held-out terms and scores at `step`, for its info.json.
+
+  They let a user (and the tests on the shipped weights) check a loaded
+  model against what the study measured.
+  """
+  suffix = f"/{member}" if member else ""
+  record = next(r for r in metric_writer.read_metrics(workdir)
+                if r["step"] == step and f"eval/elbo{suffix}" in r)
+  spread = next(m for m in scored["members"]
+                if m["name"] == member)["spread"]
+  return {"heldout": {t: record[f"eval/{t}{suffix}"] for t in HELDOUT_TERMS},
+          "scores": {k: spread[k]["mean"] for k in SHIPPED_SCORES
+                     if k in spread}}
+
+
 def ship(workdir: str, step: int, name_of: dict, directory: str,
-         facts: dict) -> list[str]:
+         facts: dict, scored: dict) -> list[str]:
   """Exports each member's parameters at `step` as a shipped model."""
   run = trained_run.load(workdir, step, in_memory=False)
   pop = run.population
@@ -173,7 +196,9 @@ def ship(workdir: str, step: int, name_of: dict, directory: str,
                            beta=pop.betas[i], seed=pop.seeds[i],
                            capacity_max=pop.capacity_maxes[i],
                            objective=run.config.objective.name,
-                           data_version=run.dataset.version))
+                           data_version=run.dataset.version,
+                           **member_facts(workdir, run.step, member,
+                                          scored)))
     written.append(folder)
   return written
 
@@ -204,13 +229,15 @@ def main(argv) -> None:
     write_curve(workdir, results)
     write_status(workdir, preset, results)
     steps = kept_eval_steps(workdir, preset)
+    scored = {}
     for step in steps:
-      score_step(workdir, step, results, study.scoring(preset))
+      scored = score_step(workdir, step, results, study.scoring(preset))
       draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
                 animate=step == steps[-1])
     if _SHIP.value and steps:
       for folder in ship(workdir, steps[-1], study.shipped_names(preset),
-                         _SHIP.value, {"study": f"reproduction:{preset}"}):
+                         _SHIP.value, {"study": f"reproduction:{preset}"},
+                         scored):
         print(f"Shipped {folder}")
   print(f"Wrote {report.write_report(out, _RUNS.value)}")
 

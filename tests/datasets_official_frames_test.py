@@ -12,62 +12,32 @@ import pathlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageSequence
 
 from betavae_jax.datasets import dsprites_render
+from betavae_jax.datasets import official_frames
 
 OFFICIAL = (pathlib.Path(__file__).resolve().parents[1].parent / "shared" /
             "dsprites_official" / "dsprites.gif")
-SHAPES = ("square", "ellipse", "heart")
+SHAPES = official_frames.SHAPES
 # Frames per shape in the animation, and the most pixels any of them may
 # differ from its rendered image.
 FRAMES = {"square": 64, "ellipse": 64, "heart": 192}
 MAX_DIFFERING_PIXELS = {"square": 0, "ellipse": 0, "heart": 2}
 
 
-def official_frames() -> np.ndarray:
-  """(320, 64, 64) uint8 {0, 1}: the animation's frames, sprite lit."""
+def frames() -> np.ndarray:
+  """(320, 64, 64) uint8 {0, 1}: the animation's frames, or a clean skip."""
   if not OFFICIAL.is_file():
     pytest.skip(f"official dSprites frames not found at {OFFICIAL}: put the "
                 "dataset's published dsprites.gif there to compare against.")
-  with Image.open(OFFICIAL) as gif:
-    frames = np.stack([np.asarray(frame.convert("L"))
-                       for frame in ImageSequence.Iterator(gif)])
-  return (frames > 127).astype(np.uint8)
-
-
-def swept_cells() -> np.ndarray:
-  """(510, 5) factors the animation visits: per shape, every scale at the
-  origin, every orientation at scale 1, every position on the border."""
-  x, y = np.divmod(np.arange(32 * 32), 32)
-  on_border = (x % 31 == 0) | (y % 31 == 0)
-  border = np.stack([x[on_border], y[on_border]], 1)
-  cells = []
-  for shape in range(3):
-    cells += [(shape, scale, 0, 0, 0) for scale in range(6)]
-    cells += [(shape, 5, orientation, 0, 0) for orientation in range(40)]
-    cells += [(shape, 5, 0, x, y) for x, y in border]
-  return np.array(cells)
-
-
-def identify(frames: np.ndarray):
-  """Each frame's nearest rendered cell: (factors (N, 5), differing (N,))."""
-  frames = frames.reshape(-1, 64 * 64).astype(np.int32)
-  cells = swept_cells()
-  rendered = dsprites_render.render(cells).reshape(-1, 64 * 64).astype(
-      np.int32)
-  # Hamming distance between every frame and every candidate.
-  distance = (frames.sum(1)[:, None] + rendered.sum(1)[None] -
-              2 * frames @ rendered.T)
-  nearest = distance.argmin(1)
-  return cells[nearest], distance[np.arange(len(frames)), nearest]
+  return official_frames.read(OFFICIAL)
 
 
 def summary(render=dsprites_render.render) -> str:
   """Per shape, how far `render` is from the frames identified above."""
-  frames = official_frames()
-  factors, _ = identify(frames)
-  differing = (render(factors)[..., 0] != frames).sum((1, 2))
+  official = frames()
+  factors, _ = official_frames.identify(official)
+  differing = (render(factors)[..., 0] != official).sum((1, 2))
   lines = []
   for shape, name in enumerate(SHAPES):
     d = differing[factors[:, 0] == shape]
@@ -79,7 +49,7 @@ def summary(render=dsprites_render.render) -> str:
 @pytest.fixture(name="matches", scope="module")
 def fixture_matches():
   """Per frame: its identified factors and how many pixels differ."""
-  return identify(official_frames())
+  return official_frames.identify(frames())
 
 
 def test_the_animation_has_its_documented_frames(matches):

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from betavae_jax import pretrained
+from betavae_jax import trained_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OFFICIAL = os.path.join(os.path.dirname(ROOT), "shared", "dsprites_official",
+                        "dsprites.gif")
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +48,21 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   text = (out / "README.md").read_text()
   assert "| smoke:beta=16 | 20 |" in text and "| smoke_capacity | 20 |" in text
   verdicts = [line for line in text.splitlines() if line.startswith("- *")]
-  assert len(verdicts) == 7
+  assert len(verdicts) == 8
   assert all(v.endswith(("**supported**", "**not supported**"))
              for v in verdicts)
   assert "plots/curves.png" in text
   assert "| smoke | beta=1, beta=4, beta=16 | 20 | 20 | 10, 20 |" in text
   assert pretrained.available(models) == (
       "smoke_beta1", "smoke_beta16", "smoke_beta4", "smoke_capacity")
-  assert pretrained.info("smoke_beta4", models)["member"] == "beta=4"
+  facts = pretrained.info("smoke_beta4", models)
+  assert facts["member"] == "beta=4" and facts["step"] == 20
+  # The scores recorded with a shipped model are its member's own.
+  scored = json.loads(
+      (out / "results" / "smoke" / "metrics_20.json").read_text())
+  own = next(m for m in scored["members"] if m["name"] == "beta=4")
+  assert facts["scores"]["mig.mig"] == own["spread"]["mig.mig"]["mean"]
+  assert facts["heldout"]["recon"] > 0
   model, params, config = pretrained.load("smoke_beta4", models)
   assert config.population.betas == (4.0,)
   x = np.zeros((2, 32, 32, 1), np.float32)
@@ -65,3 +75,24 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   again = _run_study(tmp_path / "runs", out, "--notrain")
   assert again.returncode == 0, again.stderr[-3000:]
   assert scores.stat().st_mtime_ns == before
+
+
+def test_official_frames_cost_a_shipped_model_nothing_where_pixels_agree(
+    tmp_path):
+  if not os.path.isfile(OFFICIAL):
+    pytest.skip(f"official dSprites frames not found at {OFFICIAL}.")
+  sys.path.insert(0, os.path.join(ROOT, "experiments", "reproduction"))
+  import run  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  shipped = trained_run.from_pretrained("capacity", str(tmp_path),
+                                        rendered=True)
+  result = run.score_official_frames(shipped, OFFICIAL)
+  assert result["frames"] == 320 and len(result["members"]) == 1
+  by_shape = result["members"][0]["by_shape"]
+  for shape in ("square", "ellipse"):  # Pixel-identical: the same recon.
+    assert by_shape[shape]["differing_pixels"] == 0
+    assert by_shape[shape]["recon_official"] == pytest.approx(
+        by_shape[shape]["recon_rendered"], rel=1e-6)
+  heart = by_shape["heart"]
+  assert 0 < heart["differing_pixels"] <= 2 * heart["frames"]
+  assert heart["recon_official"] == pytest.approx(heart["recon_rendered"],
+                                                  abs=1.0)

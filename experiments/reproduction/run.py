@@ -33,16 +33,20 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from betavae_jax import allocator
 from betavae_jax import config_json
 from betavae_jax import evaluate
+from betavae_jax import losses
 from betavae_jax import metric_writer
 from betavae_jax import pretrained
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax import visualize
+from betavae_jax.datasets import dsprites_render
+from betavae_jax.datasets import official_frames
 from betavae_jax.evaluation import sampling
 from betavae_jax.evaluation import scores
 
@@ -63,6 +67,14 @@ _OUT = flags.DEFINE_string(
 _SHIP = flags.DEFINE_string(
     "ship", None, "Export the last scored members here as shipped models "
     "(e.g. betavae_jax/pretrained_models).")
+
+_FRAMES = flags.DEFINE_string(
+    "official_frames", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+        "shared", "dsprites_official", "dsprites.gif"),
+    "The official dSprites animation (320 frames of the official images): "
+    "where it exists, each scored step's reconstructions of it go in "
+    "results/<run>/official_frames_<step>.json.")
 
 CURVE_PREFIXES = ("eval/", "eval_train/", "train/kl_per_dim_", "train/kl/",
                   "train/kl")
@@ -108,6 +120,45 @@ def latent_factor(workdir: str, step: int, num: int, seed: int
   return [{"factors": names,
            "rho": scores.factor_correlation(m, factors[:, keep]).tolist()}
           for m in means]
+
+
+def score_official_frames(run: trained_run.TrainedRun,
+                          frames_path: str) -> dict:
+  """Each member's reconstruction of the official frames and of the
+  rendered images of the same cells, per shape.
+
+  The models train on rendered images; this tells what a user with the
+  official file would see, on the 320 official frames that ship beside the
+  repository.
+  """
+  frames = official_frames.read(frames_path)
+  factors, differing = official_frames.identify(frames)
+  rendered = dsprites_render.render(factors)
+  encode, decode = run.encode_fn(), run.decode_fn()
+  per_image = jax.vmap(jax.vmap(losses.bernoulli_log_likelihood),
+                       in_axes=(0, None))  # Every member, the same images.
+  recon = {}
+  for name, images in (("official", frames[..., None]),
+                       ("rendered", rendered)):
+    mean, _ = encode(images)
+    recon[name] = -np.asarray(per_image(decode(mean), jnp.asarray(
+        images, jnp.float32)))  # (P, N) nats.
+  result = {"step": run.step, "frames": len(frames),
+            "data_version": run.dataset.version, "members": []}
+  for i, member in enumerate(run.population.names):
+    by_shape = {}
+    for k, shape in enumerate(official_frames.SHAPES):
+      of = factors[:, 0] == k
+      by_shape[shape] = {
+          "frames": int(of.sum()),
+          "differing_pixels": int(differing[of].sum()),
+          **{f"recon_{name}": float(r[i, of].mean())
+             for name, r in recon.items()}}
+    result["members"].append({
+        "name": member,
+        **{f"recon_{name}": float(r[i].mean()) for name, r in recon.items()},
+        "by_shape": by_shape})
+  return result
 
 
 def write_curve(workdir: str, out: str) -> str:
@@ -226,12 +277,21 @@ def main(argv) -> None:
         logging.info("Interrupted; run the same command again to resume.")
         return
     results = os.path.join(out, "results", preset)
+    if not os.path.isdir(workdir):
+      logging.info("No run in %s yet: %s is reported as not started.",
+                   workdir, preset)
+      continue
     write_curve(workdir, results)
     write_status(workdir, preset, results)
     steps = kept_eval_steps(workdir, preset)
     scored = {}
     for step in steps:
       scored = score_step(workdir, step, results, study.scoring(preset))
+      target = os.path.join(results, f"official_frames_{step}.json")
+      if (config.data.name == "dsprites" and os.path.isfile(_FRAMES.value)
+          and not os.path.exists(target)):
+        config_json.write(target, score_official_frames(
+            trained_run.load(workdir, step, in_memory=False), _FRAMES.value))
       draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
                 animate=step == steps[-1])
     if _SHIP.value and steps:

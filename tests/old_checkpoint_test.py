@@ -28,6 +28,7 @@ import conftest
 
 FIXTURE = pathlib.Path(__file__).resolve().parent / "data" / "old_checkpoint"
 EXPECTED = "expected.json"
+CONFIG = "config.json"  # Named so in every run, old ones included.
 STEP = 10  # The kept checkpoint; the run goes on to the config's 20.
 # Compared to float32 rounding only: XLA's CPU code, and so the last bits of
 # a computed value, differ between host instruction sets.
@@ -45,6 +46,7 @@ def _digest(tree: Any) -> str:
 
 
 def _abs_sum(tree: Any) -> float:
+  """A summary of parameters that tolerates last-bit differences."""
   return float(sum(np.abs(np.asarray(x, np.float64)).sum()
                    for x in jax.tree.leaves(tree)))
 
@@ -53,10 +55,11 @@ def _resume_config(workdir: pathlib.Path):
   """The test config of the day with every field the old run saved.
 
   Fields added since keep their defaults (a resume logs them as new);
-  fields since removed are dropped, as a resume from the CLI would.
+  fields since removed are dropped, as the config file of the day has
+  none of them.
   """
   config = conftest.load_config("test")
-  _update_known(config, config_json.read(workdir / train.CONFIG_FILE))
+  _update_known(config, config_json.read(workdir / CONFIG))
   return config
 
 
@@ -126,7 +129,7 @@ def make_fixture(target: pathlib.Path = FIXTURE) -> None:
     if target.exists():
       shutil.rmtree(target)
     target.mkdir(parents=True)
-    shutil.copy(workdir / train.CONFIG_FILE, target)
+    shutil.copy(workdir / CONFIG, target)
     with open(target / metric_writer.METRICS_FILE, "w") as f:
       f.writelines(json.dumps(r) + "\n" for s, r in sorted(records.items())
                    if s <= STEP)

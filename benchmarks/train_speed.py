@@ -256,10 +256,13 @@ def input_pipeline_rate(options: Options, config: ml_collections.ConfigDict,
 
 
 def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
-  """Seconds the evaluate CLI spends scoring one (untrained) model on every
+  """Seconds the evaluation suite spends scoring one (untrained) model on every
   metric at the published sizes, or the reason it is not available."""
   try:
-    from betavae_jax import evaluate  # pylint: disable=g-import-not-at-top
+    # pylint: disable=g-import-not-at-top
+    from betavae_jax import evaluation
+    from betavae_jax.evaluation import suite
+    # pylint: enable=g-import-not-at-top
   except ImportError as e:
     return f"{NOT_AVAILABLE} ({e})"
   if dataset is None or dataset.ground_truth is None:
@@ -272,9 +275,9 @@ def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
                                in_turn=models.loops_well(config.model))
   members = jax.tree.map(lambda a: a[None], params["params"])
   start = time.perf_counter()
-  evaluate.score_population(dataset.ground_truth,
-                            functools.partial(encode, members), key,
-                            evaluate.evaluation.METRICS)
+  suite.score_population(dataset.ground_truth,
+                         functools.partial(encode, members), key,
+                         evaluation.METRICS)
   return time.perf_counter() - start
 
 

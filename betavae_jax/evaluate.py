@@ -4,306 +4,33 @@ r"""Scores a trained run with the disentanglement metric suite.
       [--metrics=mig,dci] [--representation=mean] [--scale=1.0] \
       [--num_train=10000 --num_test=5000]
 
-Restores the newest (or the named) checkpoint, scores every population
-member on the same images, adds UDR across members for a population, and
-writes `<workdir>/eval/metrics_<step>.json` with every score and the
-settings of its estimator, plus a short table on the console. The training
-loop calls `disentanglement_scalars` for its cheap in-training metrics.
+Restores the newest (or the named) checkpoint and calls
+`evaluation.suite.evaluate_run`, which scores every population member on
+the same images, adds UDR across members for a population, and writes
+`<workdir>/eval/metrics_<step>.json`; a short table goes to the console.
 """
 
-from collections.abc import Callable, Sequence
-import json
+from collections.abc import Sequence
 import os
 import sys
 
 from absl import app
 from absl import flags
-import jax
-import jax.numpy as jnp
-import numpy as np
 
-from betavae_jax import allocator
-from betavae_jax import codec as codec_lib
 from betavae_jax import evaluation
-from betavae_jax import input_pipeline
 from betavae_jax import iwae
-from betavae_jax import kl_decomposition
-from betavae_jax import losses
-from betavae_jax import metric_writer
 from betavae_jax import pretrained
+from betavae_jax import process
 from betavae_jax import trained_run
-from betavae_jax.datasets import ground_truth
-from betavae_jax.evaluation import udr as udr_lib
-
-Encode = Callable[[np.ndarray], tuple]
-
-
-ENCODE_BATCH = 256  # Images per encoder call: bounds activation memory.
-# The IWAE bound decodes K samples of every image: its defaults keep a CPU
-# evaluation to minutes, and a call to IWAE_BATCH x IWAE_CHUNK decodes.
-IWAE_IMAGES = 128
-IWAE_BATCH = 16
-IWAE_CHUNK = 50
-
-
-def _encode_batched(encode: Encode, images: np.ndarray):
-  """(mean, logvar) of many images, encoded a bounded batch at a time.
-
-  One call on the metrics' 8k-image chunks would hold gigabytes of conv
-  activations; batches of 256 keep evaluation within the training memory.
-  Every call gets exactly ENCODE_BATCH images (a short one is padded): the
-  metrics ask for many different counts, and each new shape would compile
-  the encoder again.
-  """
-  parts = []
-  for start in range(0, len(images), ENCODE_BATCH):
-    chunk = images[start:start + ENCODE_BATCH]
-    n = len(chunk)
-    if n < ENCODE_BATCH:
-      chunk = np.pad(chunk, [(0, ENCODE_BATCH - n)] + [(0, 0)] * (
-          chunk.ndim - 1))
-    parts.append(tuple(np.asarray(a)[:, :n] for a in encode(chunk)))
-  return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
-
-
-def representation_fn(encode: Encode, representation: str,
-                      seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
-  """uint8 images -> (P, N, D) posterior means, or samples of q(z|x)."""
-  if representation == "mean":
-    return lambda images: _encode_batched(encode, images)[0]
-  if representation == "sample":
-    rng = np.random.default_rng(seed)
-
-    def sample(images):
-      mean, logvar = _encode_batched(encode, images)
-      return mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape)
-    return sample
-  raise ValueError("representation must be 'mean' or 'sample'; got "
-                   f"{representation!r}.")
-
-
-def score_population(data: ground_truth.GroundTruthData, encode: Encode,
-                     key: jax.Array, metrics: Sequence[str],
-                     representation: str = "mean", scale: float = 1.0,
-                     num_train: int = 10000,
-                     num_test: int = 5000) -> list[dict]:
-  """One {metric: result} dict per member, all on the same images."""
-  return [draws[0] for draws in score_draws(
-      data, encode, key, metrics, representation, scale, num_train,
-      num_test, 1)]
-
-
-def score_draws(data: ground_truth.GroundTruthData, encode: Encode,
-                key: jax.Array, metrics: Sequence[str],
-                representation: str = "mean", scale: float = 1.0,
-                num_train: int = 10000, num_test: int = 5000,
-                draws: int = 1) -> list[list[dict]]:
-  """Per member, one {metric: result} dict per draw (the first at `key`;
-  see `evaluation.compute_draws`), every member on the same images."""
-  results = evaluation.compute_draws(
-      data, representation_fn(encode, representation), key, draws,
-      metrics=metrics, representation=representation, scale=scale,
-      num_train=num_train, num_test=num_test)
-  by_draw = [r if isinstance(r, list) else [r] for r in results]
-  return [list(member) for member in zip(*by_draw)]
-
-
-def flat_scores(member: dict) -> dict[str, float]:
-  """{'mig.mig': 0.2, 'factor_vae.eval_accuracy': 0.7, ...}: numbers only."""
-  out = {}
-  for metric, result in member.items():
-    for k, v in result.items():
-      if isinstance(v, (int, float, np.number)) and not isinstance(v, bool):
-        out[f"{metric}.{k}"] = float(v)
-  return out
-
-
-def disentanglement_scalars(data: ground_truth.GroundTruthData,
-                            encode: Encode, key: jax.Array,
-                            metrics: Sequence[str]) -> list[dict]:
-  """Per-member flat scores, for the training loop's eval steps."""
-  return [flat_scores(m) for m in score_population(data, encode, key,
-                                                   metrics)]
-
-
-def held_out_images(dataset: input_pipeline.Dataset,
-                    num_images: int) -> tuple[np.ndarray, str]:
-  """Up to `num_images` held-out images and their split's name.
-
-  The same fixed random subset the ELBO evaluation reads; without a
-  held-out split, training images ('train').
-  """
-  split = "eval" if len(dataset.eval_indices) else "train"
-  pool = len(dataset.eval_indices) or len(dataset.train_indices)
-  n = min(num_images, pool)
-  return next(input_pipeline.eval_batches(dataset, n, n)), split
-
-
-def latent_scalars(encode: Encode, images: np.ndarray,
-                   key: jax.Array) -> list[dict]:
-  """Per member: the KL's parts over `images`, and two active-unit counts.
-
-  MI, TC and dim-KL come from the full-mixture estimator
-  (`kl_decomposition.dataset_decomposition`: q(z) mixes over all the
-  images, one z drawn per image), whose one setting, the image count, is
-  logged with them. `active_units` is Burda et al.'s Cov_x(E_q[z|x]) >
-  0.01, `active_latents` the mean KL > 0.01 count the train step logs.
-  """
-  mean, logvar = _encode_batched(encode, images)
-  out = []
-  for m, lv in zip(mean, logvar):
-    parts = kl_decomposition.dataset_decomposition(key, m, lv)
-    kl_dims = np.mean(np.asarray(losses.kl_per_dimension(m, lv)), axis=0)
-    out.append({"mi": parts["mi"], "tc": parts["tc"],
-                "dim_kl": parts["dim_kl"],
-                "decomposition_images": parts["num_images"],
-                "active_units": kl_decomposition.active_units(m),
-                "active_latents": int(np.sum(
-                    kl_dims > losses.ACTIVE_KL_NATS))})
-  return out
-
-
-def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
-                num_samples: int = iwae.DEFAULT_NUM_SAMPLES,
-                num_images: int = IWAE_IMAGES) -> list[dict]:
-  """Per member: the IWAE bound on log p(x), averaged over held-out images.
-
-  Images go IWAE_BATCH at a time and samples IWAE_CHUNK at a time, so
-  memory stays that of one decoder call whatever K and the image count.
-  """
-  images, split = held_out_images(run.dataset, num_images)
-  mean, logvar = _encode_batched(run.encode_fn(), images)  # (P, n, D)
-  _, decode = run.make_codec()
-  obj = run.config.objective
-  per_image = lambda o, x: losses.log_likelihood(obj.likelihood, o, x,
-                                                 obj.gaussian_std)
-
-  @jax.jit
-  def likelihood(out, x):  # (P, C*b, ...) outputs, (b, ...) -> (C, P, b).
-    out = out.reshape((out.shape[0], -1) + x.shape)
-    ll = jax.vmap(jax.vmap(jax.vmap(per_image), in_axes=(0, None)),
-                  in_axes=(0, None))(out, x)
-    return jnp.swapaxes(ll, 0, 1)
-
-  def log_px_z(z, context):  # z (C, P, b, D) -> (C, P, b).
-    params, x = context
-    c, p, b, d = z.shape
-    return likelihood(decode(params, jnp.swapaxes(z, 0, 1).reshape(
-        p, c * b, d)), x)
-  bounds = []
-  for start in range(0, len(images), IWAE_BATCH):
-    rows = slice(start, start + IWAE_BATCH)
-    x = codec_lib.to_float(jnp.asarray(images[rows]), run.pixel_max)
-    bounds.append(np.asarray(iwae.iwae_bound(
-        jax.random.fold_in(key, start), mean[:, rows], logvar[:, rows],
-        log_px_z, (run.params, x), num_samples, IWAE_CHUNK)))
-  bounds = np.concatenate(bounds, axis=1)
-  return [{"log_likelihood": float(np.mean(b)),
-           "std_error": float(np.std(b) / np.sqrt(len(b))),
-           "num_samples": num_samples, "num_images": len(images),
-           "split": split} for b in bounds]
-
-
-def evaluate_run(workdir: str, step: int | None = None,
-                 metrics: Sequence[str] = evaluation.METRICS,
-                 representation: str = "mean", seed: int = 0,
-                 scale: float = 1.0, num_train: int = 10000,
-                 num_test: int = 5000, draws: int = 1,
-                 iwae_samples: int = iwae.DEFAULT_NUM_SAMPLES,
-                 iwae_images: int = IWAE_IMAGES,
-                 pretrained_name: str | None = None) -> dict:
-  """Scores a run's checkpoint and writes eval/metrics_<step>.json.
-
-  With `pretrained_name` the shipped model of that name is scored instead
-  (`trained_run.from_pretrained`), and `workdir` is only where it writes.
-
-  With `draws` > 1 the suite (and UDR) is repeated at as many keys, and
-  each member gets a 'spread' of every score (mean, std, min, max) beside
-  the first draw's 'scores'. With `iwae_images` > 0 each member's scores
-  get 'iwae': the IWAE bound on held-out images with K = `iwae_samples`.
-  """
-  run = (trained_run.from_pretrained(pretrained_name, workdir)
-         if pretrained_name else trained_run.load(workdir, step))
-  data = run.dataset.ground_truth
-  if data is None:
-    raise ValueError(f"{run.dataset.name} has no ground-truth factors; the "
-                     "disentanglement metrics need them.")
-  key = jax.random.key(seed)
-  encode = run.encode_fn()
-  members = score_draws(data, encode, key, metrics, representation, scale,
-                        num_train, num_test, draws)
-  pop = run.population
-  report = {"workdir": workdir, "step": run.step, "seed": seed,
-            "draws": draws,
-            "members": [{"name": name, "beta": beta, "seed": s,
-                         "capacity_max": c, "scores": scores[0]}
-                        for name, beta, s, c, scores in zip(
-                            pop.names, pop.betas, pop.seeds,
-                            pop.capacity_maxes, members)]}
-  if iwae_images > 0:
-    for member, result in zip(report["members"], iwae_scores(
-        run, key, iwae_samples, iwae_images)):
-      member["scores"]["iwae"] = result
-  if draws > 1:
-    for member, scores in zip(report["members"], members):
-      member["spread"] = evaluation.spread([flat_scores(d) for d in scores])
-  if pop.size > 1:
-    report["udr"] = _udr(data, encode, key, draws)
-  path = os.path.join(workdir, "eval", f"metrics_{run.step}.json")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(_jsonable(report), f, indent=1)
-  report["path"] = path
-  return report
-
-
-def _udr(data: ground_truth.GroundTruthData, encode: Encode, key: jax.Array,
-         draws: int) -> dict:
-  """UDR per correlation; with several draws, each member's spread too."""
-  batched = lambda images: _encode_batched(encode, images)
-  out = {}
-  for correlation in udr_lib.CORRELATIONS:
-    results = [udr_lib.udr_score(data, batched, k, correlation=correlation)
-               for k in evaluation.draw_keys(key, draws)]
-    out[correlation] = _jsonable(results[0])
-    if draws > 1:
-      values = np.array([r["udr"] for r in results], np.float64)
-      out[correlation]["spread"] = evaluation.spread(
-          [{str(i): v for i, v in enumerate(row)} for row in values])
-  return out
-
-
-def _jsonable(value):
-  """numpy scalars and arrays to plain JSON types."""
-  if isinstance(value, dict):
-    return {k: _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, np.ndarray):
-    return value.tolist()
-  if isinstance(value, np.generic):
-    return value.item()
-  return value
-
-
-def format_table(report: dict) -> str:
-  """Members as rows, headline scores as columns."""
-  rows = [(m["name"] or "model", flat_scores(m["scores"]))
-          for m in report["members"]]
-  columns = sorted({k for _, s in rows for k in s})
-  width = max(len(c) for c in columns + ["member"]) + 2
-  lines = ["member".ljust(width) + "".join(
-      (name or "model")[:14].rjust(16) for name, _ in rows)]
-  for column in columns:
-    lines.append(column.ljust(width) + "".join(
-        f"{s.get(column, float('nan')):16.4f}" for _, s in rows))
-  return "\n".join(lines)
+from betavae_jax.evaluation import suite
+# Names experiments/reproduction/run.py still reads from this module.
+from betavae_jax.evaluation.suite import evaluate_run  # noqa: F401
+from betavae_jax.evaluation.suite import representation_fn  # noqa: F401
 
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  allocator.keep_heap()  # Before JAX starts its threads; see allocator.py.
-  metric_writer.quiet_library_logs()
+  process.setup()
   f = flags.FLAGS
   metrics = tuple(f.metrics.split(",")) if f.metrics else evaluation.METRICS
   workdir = f.workdir or os.path.join("runs", f"pretrained_{f.pretrained}")
@@ -312,13 +39,13 @@ def main(argv: Sequence[str]) -> None:
       raise trained_run.RunError("Pass --workdir=<run> or --pretrained="
                                  "<name> (one of "
                                  f"{', '.join(pretrained.available())}).")
-    report = evaluate_run(workdir, f.step, metrics, f.representation,
+    report = suite.evaluate_run(workdir, f.step, metrics, f.representation,
                           f.seed, f.scale, f.num_train, f.num_test, f.draws,
                           f.iwae_samples, f.iwae_images, f.pretrained)
   except trained_run.LOAD_ERRORS as e:
     print(f"Error: {e}", file=sys.stderr)
     sys.exit(2)
-  print(format_table(report))
+  print(suite.format_table(report))
   for member in report["members"]:
     for name, s in member.get("spread", {}).items():
       print(f"{member['name'] or 'model'} {name}: {s['mean']:.4f} +- "
@@ -353,6 +80,6 @@ if __name__ == "__main__":
                        "once, so extra draws cost only the metric fits.")
   flags.DEFINE_integer("iwae_samples", iwae.DEFAULT_NUM_SAMPLES,
                        "K of the IWAE bound on log p(x) (Burda et al.).")
-  flags.DEFINE_integer("iwae_images", IWAE_IMAGES, "Held-out images the "
+  flags.DEFINE_integer("iwae_images", suite.IWAE_IMAGES, "Held-out images the "
                        "IWAE bound averages over; 0 skips it.")
   app.run(main)

@@ -27,13 +27,10 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from betavae_jax import allocator
 from betavae_jax import checkpointing
-from betavae_jax import compiler_options
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
-from betavae_jax import metric_writer
-from betavae_jax import sharding
+from betavae_jax import process
 from betavae_jax import train
 from betavae_jax import workdir_lock
 
@@ -47,11 +44,8 @@ _WORKDIR = flags.DEFINE_string(
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  allocator.keep_heap()  # Before JAX starts its threads; see allocator.py.
-  sharding.maybe_initialize_distributed()
-  metric_writer.quiet_library_logs()
   config = _CONFIG.value
-  compiler_options.use_persistent_cache(config.compilation_cache_dir)
+  process.setup(config.compilation_cache_dir, distributed=True)
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("Workdir: %s", os.path.abspath(workdir))
   logging.info("JAX %s on %s", jax.__version__, jax.devices())

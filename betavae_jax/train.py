@@ -1,10 +1,12 @@
-"""The train loop: state, the jitted population step, evaluation and hooks.
+"""The train loop: state, the jitted population step, the ELBO and hooks.
 
 The step is written for one model and `jax.vmap`-ed over a population axis,
 so P models with different beta / seed / C_max train in one compiled
 program on the same batches. Randomness is step-indexed (`fold_in(key,
 step)`) and the batch at step t is a function of (data seed, t), so a resumed
 run needs nothing beyond the checkpointed state to match an uninterrupted one.
+Everything else the loop runs periodically (metrics beyond the ELBO,
+figures) comes through `hooks.Hook`.
 """
 
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from betavae_jax import config_json
 from betavae_jax import codec as codec_lib
 from betavae_jax import compiler_options
 from betavae_jax import config_validation
-from betavae_jax import evaluate as evaluate_lib
+from betavae_jax import hooks as hooks_lib
 from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax import metric_writer
@@ -36,7 +38,6 @@ from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import schedules
 from betavae_jax import sharding
-from betavae_jax import visualize
 from betavae_jax import workdir_lock
 
 CONFIG_FILE = "config.json"  # The config the run started with.
@@ -202,22 +203,6 @@ def eval_step(state: TrainState, images: jax.Array,
           "count": jnp.asarray(n, jnp.float32)}
 
 
-def write_plots(writer: metric_writer.MetricWriter, workdir: str, step: int,
-                codec: tuple[Any, Any], params: Any, images: np.ndarray,
-                names: tuple[str, ...], config: ml_collections.ConfigDict,
-                dataset: input_pipeline.Dataset) -> None:
-  """Draws the fixed figures of `params` to TensorBoard and workdir/plots."""
-  encode, decode = codec
-  pictures = visualize.figures(
-      functools.partial(encode, params), functools.partial(decode, params),
-      images, names, likelihood=config.objective.likelihood,
-      pixel_max=dataset.pixel_max, ground_truth=dataset.ground_truth,
-      step=step)
-  writer.write_images(step, {f"plots/{k}": v for k, v in pictures.items()})
-  if jax.process_index() == 0:
-    visualize.save(os.path.join(workdir, "plots", str(step)), pictures)
-
-
 def population_steps(config: ml_collections.ConfigDict, pixel_max: int,
                      dataset_size: int | None = None):
   """The train and eval steps vmapped over members, not yet jitted.
@@ -256,7 +241,7 @@ def make_steps(config: ml_collections.ConfigDict, pixel_max: int,
                                out_shardings=state_sharding))
 
 
-def evaluate(p_eval, state: TrainState, members, batches) -> list[dict]:
+def eval_elbo(p_eval, state: TrainState, members, batches) -> list[dict]:
   """Per-member ELBO terms averaged over the evaluation batches."""
   totals = None
   for images in batches:
@@ -503,14 +488,18 @@ def _log_console(step: int, names: tuple[str, ...], per_member: list[dict],
                scalars["train/eta_min"])
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> TrainState:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str,
+    hooks: hooks_lib.HookFactory = hooks_lib.default_hooks) -> TrainState:
   """Trains the configured population, resuming from `workdir` if possible.
 
   Args:
     config: the run's config (see configs/dsprites.py).
     workdir: where checkpoints, metrics.jsonl, TensorBoard events and
       config.json go.
+    hooks: builds the periodic hooks once the run starts (see hooks.py);
+      the default scores, computes latent statistics and draws as the
+      config says.
 
   Returns:
     The final population train state.
@@ -529,11 +518,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   with _Preemption() as preemption:
     config_validation.validate(config)
     with workdir_lock.hold(workdir):
-      return _train(config, workdir, preemption)
+      return _train(config, workdir, preemption, hooks)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str,
-           preemption: _Preemption) -> TrainState:
+           preemption: _Preemption,
+           hooks: hooks_lib.HookFactory) -> TrainState:
   """Start-up (reading only until the run can start), then the loop."""
   dataset = input_pipeline.load_dataset(config.data)
   config_validation.validate_image_shape(config, dataset.image_shape)
@@ -579,11 +569,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
         shard_index, num_shards, split):
       yield sharding.put_batch(b, batch_sh)
 
-  codec = codec_lib.make_codec(model, dataset.pixel_max,
-                               in_turn=models.loops_well(config.model))
-  plot_images = visualize.fixed_images(dataset, 64)  # The same at every step.
-  latent_images, _ = evaluate_lib.held_out_images(dataset,
-                                                  train_cfg.eval_num_examples)
+  encode, decode = codec_lib.make_codec(
+      model, dataset.pixel_max, in_turn=models.loops_well(config.model))
+  periodic = hooks(hooks_lib.RunContext(
+      config=config, workdir=workdir, dataset=dataset, names=pop.names,
+      writer=writer, encode=encode, decode=decode))
 
   num_steps = train_cfg.num_train_steps
   history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
@@ -601,25 +591,21 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
         scalars.update(_member_scalars("train", pop.names, per_member))
         scalars.update(timer.scalars(step, num_steps))
         _log_console(step, pop.names, per_member, scalars)
-      if _due(step, train_cfg.eval_every_steps, num_steps):
-        results = evaluate(p_eval, state, members, eval_batches())
-        if train_cfg.eval_metrics and dataset.ground_truth is not None:
-          scores = evaluate_lib.disentanglement_scalars(
-              dataset.ground_truth, functools.partial(codec[0], state.params),
-              jax.random.key(config.seed), train_cfg.eval_metrics)
-          results = [dict(r, **s) for r, s in zip(results, scores)]
-        latents = evaluate_lib.latent_scalars(
-            functools.partial(codec[0], state.params), latent_images,
-            jax.random.key(config.seed))  # MI, TC, dim-KL, active units.
-        results = [dict(r, **s) for r, s in zip(results, latents)]
+      due_eval = _due(step, train_cfg.eval_every_steps, num_steps)
+      due_hooks = [h for h in periodic if _due(step, h.every_steps, num_steps)]
+      results = [{} for _ in pop.names]
+      if due_eval:
+        results = eval_elbo(p_eval, state, members, eval_batches())
+      for hook in due_hooks:
+        extra = hook.run(step, state.params)
+        if extra is not None:
+          results = [dict(r, **s) for r, s in zip(results, extra)]
+      if any(results):
         scalars.update(_member_scalars("eval", pop.names, results))
-        if len(dataset.eval_indices):  # Seen vs unseen combinations.
-          scalars.update(_member_scalars("eval_train", pop.names, evaluate(
-              p_eval, state, members, eval_batches("train"))))
-        timer.pause_until_now()
-      if _due(step, train_cfg.plot_every_steps, num_steps):
-        write_plots(writer, workdir, step, codec, state.params, plot_images,
-                    pop.names, config, dataset)
+      if due_eval and len(dataset.eval_indices):  # Seen vs unseen.
+        scalars.update(_member_scalars("eval_train", pop.names, eval_elbo(
+            p_eval, state, members, eval_batches("train"))))
+      if due_eval or due_hooks:
         timer.pause_until_now()
       if scalars:
         writer.write_scalars(step, scalars)

@@ -1,4 +1,4 @@
-"""The evaluate CLI on a tiny trained population."""
+"""The evaluation suite and the evaluate CLI on a tiny trained population."""
 
 import json
 import pathlib
@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from betavae_jax import evaluate
 from betavae_jax import train
+from betavae_jax.evaluation import suite
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -42,11 +42,11 @@ def test_evaluate_cli_writes_scores_and_udr(tmp_path, test_config):
 def test_sample_representation_differs_from_mean():
   images = np.zeros((600, 2, 2, 1), np.uint8)  # More than one batch.
   encode = lambda x: (np.ones((1, len(x), 3)), np.zeros((1, len(x), 3)))
-  a = evaluate.representation_fn(encode, "mean")(images)
-  b = evaluate.representation_fn(encode, "sample")(images)
+  a = suite.representation_fn(encode, "mean")(images)
+  b = suite.representation_fn(encode, "sample")(images)
   assert a.shape == (1, 600, 3) and np.all(a == 1)
   assert b.shape == (1, 600, 3) and not np.allclose(b, 1)
-  assert evaluate.flat_scores({"mig": {"mig": 0.5, "settings": {}}}) == {
+  assert suite.flat_scores({"mig": {"mig": 0.5, "settings": {}}}) == {
       "mig.mig": 0.5}
 
 
@@ -58,13 +58,13 @@ def test_encoder_always_sees_one_batch_shape():
     shapes.append(x.shape)
     codes = x.reshape(1, len(x), -1)[..., :1].astype(np.float32)
     return codes, np.zeros_like(codes)
-  n = evaluate.ENCODE_BATCH + 7
+  n = suite.ENCODE_BATCH + 7
   images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1)
-  codes = evaluate.representation_fn(encode, "mean")(images)
-  assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}
+  codes = suite.representation_fn(encode, "mean")(images)
+  assert set(shapes) == {(suite.ENCODE_BATCH, 1, 1, 1)}
   np.testing.assert_array_equal(codes[0, :, 0], np.arange(n) % 256)
-  evaluate.representation_fn(encode, "mean")(images[:3])
-  assert set(shapes) == {(evaluate.ENCODE_BATCH, 1, 1, 1)}
+  suite.representation_fn(encode, "mean")(images[:3])
+  assert set(shapes) == {(suite.ENCODE_BATCH, 1, 1, 1)}
 
 
 @pytest.mark.slow
@@ -72,10 +72,10 @@ def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10
   train.train_and_evaluate(test_config, str(tmp_path))
-  report = evaluate.evaluate_run(str(tmp_path), metrics=("mig",), draws=3,
+  report = suite.evaluate_run(str(tmp_path), metrics=("mig",), draws=3,
                                  num_train=500, iwae_images=0)
   assert report["draws"] == 3
-  single = evaluate.evaluate_run(str(tmp_path), metrics=("mig",),
+  single = suite.evaluate_run(str(tmp_path), metrics=("mig",),
                                  num_train=500, iwae_images=0)
   for member, alone in zip(report["members"], single["members"]):
     assert member["scores"]["mig"] == alone["scores"]["mig"]

@@ -148,8 +148,8 @@ def test_capacity_objective_logs_capacity(test_config):
 def test_eval_step_is_deterministic(test_config):
   images = _images()
   _, members, state, _, p_eval = _setup(test_config, [4.0], [0])
-  a = train.evaluate(p_eval, state, members, [images, images])
-  b = train.evaluate(p_eval, state, members, [images])
+  a = train.eval_elbo(p_eval, state, members, [images, images])
+  b = train.eval_elbo(p_eval, state, members, [images])
   assert a[0]["elbo"] == pytest.approx(b[0]["elbo"], rel=1e-6)
   assert a[0]["elbo"] == pytest.approx(-(a[0]["recon"] + a[0]["kl"]))
 

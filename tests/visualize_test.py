@@ -16,9 +16,12 @@ from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import train
 from betavae_jax import trained_run
-from betavae_jax import visualize
 from betavae_jax.datasets import ground_truth
 from betavae_jax.datasets import sources
+from betavae_jax.plotting import arrays
+from betavae_jax.plotting import draw
+from betavae_jax.plotting import figures
+from betavae_jax.plotting import files
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SIDE = 16  # Image side of the tiny datasets and models.
@@ -92,15 +95,15 @@ def _tiny_run(betas: tuple[float, ...]) -> trained_run.TrainedRun:
                                 step=7)
 
 
-OPTIONS = visualize.Options(num_traversal_images=2, traversal_steps=5,
+OPTIONS = arrays.Options(num_traversal_images=2, traversal_steps=5,
                             num_reconstructions=4, num_samples=6,
                             response_samples=2, batch_size=8)
 
 
 def _figures(run: trained_run.TrainedRun, per_row: int = 4) -> dict:
   options = dataclasses.replace(OPTIONS, panels_per_row=per_row)
-  images = visualize.fixed_images(run.dataset, 10)
-  return visualize.figures(run.encode_fn(), run.decode_fn(), images,
+  images = arrays.fixed_images(run.dataset, 10)
+  return figures.figures(run.encode_fn(), run.decode_fn(), images,
                            run.population.names, likelihood="bernoulli",
                            pixel_max=1, ground_truth=run.dataset.ground_truth,
                            step=run.step, options=options)
@@ -133,12 +136,12 @@ def test_figures_are_rgb_images_in_unit_range(single):
 
 
 def test_grid_figure_sizes(single):
-  panel = visualize.grid_panel_px  # (width, height) of one member's panel.
+  panel = draw.grid_panel_px  # (width, height) of one member's panel.
   expected = {"traversal_0": panel(3, 5, 200),  # 3 latents x 5 values.
               "reconstructions": panel(2, 4, 150),
               "samples": panel(1, 6, 40)}
   for name, (width, height) in expected.items():
-    assert single[name].shape == (height + visualize.TITLE_PX, width, 3), name
+    assert single[name].shape == (height + draw.TITLE_PX, width, 3), name
 
 
 def test_population_panels_side_by_side(single, population):
@@ -152,17 +155,17 @@ def test_population_panels_wrap_into_rows(single, population_run):
   stacked = _figures(population_run, per_row=1)
   for name, image in single.items():
     height, width, _ = image.shape
-    expected = (2 * height - visualize.TITLE_PX, width, 3)
+    expected = (2 * height - draw.TITLE_PX, width, 3)
     assert stacked[name].shape == expected, name
 
 
 def test_traversal_of_latent_0_moves_the_square_horizontally():
   mean = np.zeros((1, 1, 2), np.float32)
   logvar = np.log(np.array([[[0.2, 0.5]]], np.float32))  # z0 carries more KL.
-  order = visualize.kl_order(visualize.latent_kl(mean, logvar))
+  order = arrays.kl_order(arrays.latent_kl(mean, logvar))
   assert order.tolist() == [[0, 1]]
   values = np.linspace(-2, 2, 5)
-  pixels = visualize.traverse(_hand_decode, mean, order, values)
+  pixels = arrays.traverse(_hand_decode, mean, order, values)
   assert pixels.shape == (1, 1, 2, 5, SIDE, SIDE, 1)
   x, y = _centroids(pixels[0, 0, 0]).T  # Row 0: latent 0 sweeps.
   assert np.all(np.diff(x) > 0) and np.ptp(y) == 0
@@ -173,7 +176,7 @@ def test_traversal_of_latent_0_moves_the_square_horizontally():
 def test_traverse_rows_follow_each_members_order():
   mean = np.zeros((2, 1, 2), np.float32)
   order = np.array([[0, 1], [1, 0]])
-  pixels = visualize.traverse(_hand_decode, mean, order, np.array([-2., 2.]))
+  pixels = arrays.traverse(_hand_decode, mean, order, np.array([-2., 2.]))
   x_move = np.ptp(_centroids(pixels[:, 0, 0])[..., 0], axis=-1)
   assert x_move.tolist() == [8.0, 0.0]  # Member 1's first row is latent 1.
 
@@ -184,7 +187,7 @@ def test_factor_response_follows_the_encoded_factor():
   def encode(images):  # Codes: the square's centroid, for two members.
     codes = _centroids(images.astype(np.float32))[None].repeat(2, axis=0)
     return codes, np.zeros_like(codes)
-  names, responses = visualize.factor_response(encode, data, samples=3,
+  names, responses = arrays.factor_response(encode, data, samples=3,
                                                seed=0, batch_size=5)
   assert names == ["x", "y"]  # The single-class factor is left out.
   assert [r.shape for r in responses] == [(2, 4, 2), (2, 3, 2)]
@@ -194,24 +197,24 @@ def test_factor_response_follows_the_encoded_factor():
 
 def test_to_pixels():
   outputs = np.array([-100.0, 0.0, 0.5, 3.0])
-  np.testing.assert_allclose(visualize.to_pixels(outputs, "bernoulli"),
+  np.testing.assert_allclose(arrays.to_pixels(outputs, "bernoulli"),
                              [0, 0.5, 0.62246, 0.95257], atol=1e-5)
-  np.testing.assert_allclose(visualize.to_pixels(outputs, "gaussian"),
+  np.testing.assert_allclose(arrays.to_pixels(outputs, "gaussian"),
                              [0, 0, 0.5, 1])
   with pytest.raises(ValueError, match="likelihood"):
-    visualize.to_pixels(outputs, "poisson")
+    arrays.to_pixels(outputs, "poisson")
 
 
 def test_prior_samples_are_fixed():
-  a = visualize.prior_latents(4, 3, seed=0)
-  np.testing.assert_array_equal(a, visualize.prior_latents(4, 3, seed=0))
-  assert not np.array_equal(a, visualize.prior_latents(4, 3, seed=1))
+  a = arrays.prior_latents(4, 3, seed=0)
+  np.testing.assert_array_equal(a, arrays.prior_latents(4, 3, seed=0))
+  assert not np.array_equal(a, arrays.prior_latents(4, 3, seed=1))
 
 
 def test_fixed_images_are_fixed_and_held_out():
   dataset = _squares_dataset(eval_indices=(1, 5, 9))
-  images = visualize.fixed_images(dataset, 6)
-  np.testing.assert_array_equal(images, visualize.fixed_images(dataset, 6))
+  images = arrays.fixed_images(dataset, 6)
+  np.testing.assert_array_equal(images, arrays.fixed_images(dataset, 6))
   held_out = dataset.source.read(dataset.eval_indices)
   assert all((image == held_out).all(axis=(1, 2, 3)).any() for image in images)
   assert len(np.unique(images, axis=0)) == 3
@@ -219,14 +222,14 @@ def test_fixed_images_are_fixed_and_held_out():
 
 def test_save_writes_png_and_looping_gif(tmp_path, population_run):
   run = population_run
-  images = visualize.fixed_images(run.dataset, 10)
-  animations = visualize.traversal_animations(
+  images = arrays.fixed_images(run.dataset, 10)
+  animations = figures.traversal_animations(
       run.encode_fn(), run.decode_fn(), images, run.population.names,
       likelihood="bernoulli", options=OPTIONS)
   assert sorted(animations) == ["traversal_0", "traversal_1"]
   assert len(animations["traversal_0"]) == OPTIONS.traversal_steps
   image = np.zeros((20, 30, 3), np.float32)
-  paths = visualize.save(str(tmp_path), {"grid": image}, animations)
+  paths = files.save(str(tmp_path), {"grid": image}, animations)
   assert sorted(os.listdir(tmp_path)) == ["grid.png", "traversal_0.gif",
                                           "traversal_1.gif"]
   assert Image.open(paths[0]).size == (30, 20)

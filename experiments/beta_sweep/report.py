@@ -26,7 +26,9 @@ from betavae_jax import losses
 from betavae_jax import metric_writer
 from betavae_jax import models
 from betavae_jax import trained_run
-from betavae_jax import visualize
+from betavae_jax.plotting import arrays
+from betavae_jax.plotting import figures
+from betavae_jax.plotting import files
 
 # (key in the flat scores, column title); UDR comes from the population.
 METRIC_COLUMNS = (("beta_vae.eval_accuracy", "BetaVAE"),
@@ -419,17 +421,17 @@ def plot_traversals(workdir: str, rows: list[dict], out: str) -> str:
   run = trained_run.load(workdir, in_memory=False)  # 8 images to draw.
   encode, decode = _members(run.encode_fn(), run.decode_fn(), chosen,
                             len(rows))
-  images = visualize.fixed_images(run.dataset, 8)
-  options = visualize.Options(num_traversal_images=1, panels_per_row=2,
-                              response_samples=4)
-  pictures = visualize.figures(
+  images = arrays.fixed_images(run.dataset, 8)
+  options = arrays.Options(num_traversal_images=1, panels_per_row=2,
+                           response_samples=4)
+  pictures = figures.figures(
       encode, decode, images, [rows[i]["name"] for i in chosen],
       likelihood=run.config.objective.likelihood, pixel_max=run.pixel_max,
       step=run.step, options=options)
   path = os.path.join(out, "plots", "traversals_beta1_vs_best.png")
-  visualize.save(os.path.dirname(path),
-                 {"traversals_beta1_vs_best": pictures["traversal_0"],
-                  "reconstructions_beta1_vs_best": pictures["reconstructions"]})
+  files.save(os.path.dirname(path),
+             {"traversals_beta1_vs_best": pictures["traversal_0"],
+              "reconstructions_beta1_vs_best": pictures["reconstructions"]})
   return "plots/traversals_beta1_vs_best.png"
 
 

@@ -5,7 +5,7 @@ r"""Trains, scores and reports the beta-sweep study in one resumable command.
 
 Each run of the study (configs/beta_sweep.py) trains with
 `train.train_and_evaluate` in `<workdir>/<run>` (a population is one
-vmapped program), is scored with `evaluate.evaluate_run` at the study's
+vmapped program), is scored with `evaluation.suite.evaluate_run` at the study's
 metric scale, and `report.write_report` then writes README.md and plots/
 into --out. Interrupt it at any point and run the same command again: the
 training resumes from checkpoints and finished scores are not recomputed.
@@ -29,11 +29,11 @@ import numpy as np
 
 from betavae_jax import allocator
 from betavae_jax import config_json
-from betavae_jax import evaluate
 from betavae_jax import input_pipeline
 from betavae_jax import metric_writer
 from betavae_jax import train
 from betavae_jax import trained_run
+from betavae_jax.evaluation import suite
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Study config (configs/beta_sweep.py:<preset>).",
@@ -86,9 +86,9 @@ def score_run(workdir: str, step: int, metrics, scale: float,
     return done
   if stale_scores:
     elbo = done.get("elbo")
-    done = evaluate.evaluate_run(workdir, step, tuple(metrics), seed=seed,
-                                 scale=scale, num_train=points[0],
-                                 num_test=points[1])
+    done = suite.evaluate_run(workdir, step, tuple(metrics), seed=seed,
+                              scale=scale, num_train=points[0],
+                              num_test=points[1])
     done.pop("path")
     done.update(scale=scale, points=list(points), metrics=list(metrics))
     if elbo is not None:
@@ -122,7 +122,7 @@ def elbo_by_split(run: trained_run.TrainedRun, num_examples: int,
   for split in ("eval", "train"):
     batches = input_pipeline.eval_batches(run.dataset, batch_size,
                                           num_examples, split=split)
-    results = train.evaluate(p_eval, state, members, batches)
+    results = train.eval_elbo(p_eval, state, members, batches)
     out[split] = [{k: np.asarray(v).tolist() for k, v in r.items()}
                   for r in results]
   return out

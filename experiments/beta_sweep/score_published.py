@@ -19,8 +19,9 @@ import jax
 import numpy as np
 
 from betavae_jax import allocator
-from betavae_jax import evaluate
+from betavae_jax import evaluation
 from betavae_jax import trained_run
+from betavae_jax.evaluation import suite
 
 COLUMNS = ("beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "mig.mig",
            "dci.disentanglement", "sap.sap", "modularity.modularity")
@@ -43,9 +44,9 @@ def main():
   params = jax.tree.map(lambda a: a[np.asarray(chosen)], run.params)
   encode, _ = run.make_codec()
   start = time.perf_counter()
-  members = evaluate.score_population(
+  members = suite.score_population(
       run.dataset.ground_truth, lambda x: encode(params, x),
-      jax.random.key(args.seed), evaluate.evaluation.METRICS)
+      jax.random.key(args.seed), evaluation.METRICS)
   seconds = time.perf_counter() - start
   names = [run.population.names[i] for i in chosen]
   with open(args.out + ".json", "w") as f:
@@ -55,7 +56,7 @@ def main():
   lines = ["| member | " + " | ".join(COLUMNS) + " |",
            "|---" * (len(COLUMNS) + 1) + "|"]
   for name, member in zip(names, members):
-    flat = evaluate.flat_scores(member)
+    flat = suite.flat_scores(member)
     lines.append(f"| {name} | " + " | ".join(f"{flat[c]:.3f}"
                                              for c in COLUMNS) + " |")
   table = "\n".join(lines)

@@ -37,10 +37,10 @@ import numpy as np
 
 from benchmarks import flops
 from benchmarks import timing
-from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import compiler_options
 from betavae_jax import models
+from betavae_jax import process
 
 PASSES = ("forward", "input_grad", "param_grad")
 IMPLS = models.CONV_IMPLS + ("torch",)
@@ -186,7 +186,7 @@ def main(argv: Sequence[str]) -> None:
   if unknown:
     raise app.UsageError(f"Unknown --impls {unknown}; choose from "
                          f"{list(IMPLS)}.")
-  allocator.keep_heap()
+  process.setup()
   peak = flops.matmul_gflops(_MATMUL.value)
   config = base_config.base_config()
   layers = flops.conv_layers(config.model, (64, 64, 1))

@@ -24,11 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population
+from betavae_jax import process
 from betavae_jax import sharding
 from betavae_jax import train
 from betavae_jax.datasets import dsprites_builder
@@ -116,7 +116,7 @@ def _count_step(state: train.TrainState, images: jax.Array,
 
 def main(argv):
   del argv
-  allocator.keep_heap()  # As main does, so the figures are main's.
+  process.setup()  # As main does, so the figures are main's.
   config = input_pipeline.default_data_config()
   config.update(dict(data_dir=_DATA_DIR.value, source=_SOURCE.value,
                      path=_PATH.value, num_threads=_THREADS.value,

@@ -42,7 +42,7 @@ from sklearn import preprocessing
 from sklearn import svm
 import threadpoolctl
 
-from betavae_jax import allocator
+from betavae_jax import process
 from betavae_jax.datasets import ground_truth
 from betavae_jax.evaluation import metrics
 from betavae_jax.evaluation import sampling
@@ -364,7 +364,7 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--skip_naive", action="store_true")
   args = parser.parse_args()
-  allocator.keep_heap()  # As every CLI of the package; both sides share it.
+  process.setup()  # As every entry point; both sides share it.
   data = FakeSprites()
   encode = make_encoder(data)
   key = jax.random.key(args.seed)

@@ -17,7 +17,7 @@ images/s and the evaluation suite's time are measured when those modules
 can load the data (else the table says 'not available', with the reason).
 
 Every contender runs in this process, under the same allocator settings
-(`allocator.keep_heap`), interleaved round by round in a fresh random
+(`process.setup`), interleaved round by round in a fresh random
 order, each training about as many images per round; figures are medians
 over `--repeats` rounds. The machine's load average is recorded at start
 and end: on a shared machine, compare only figures from one run.
@@ -44,9 +44,10 @@ from benchmarks import flops as flops_lib
 from benchmarks import timing
 from betavae_jax import allocator
 from betavae_jax import base_config
-from betavae_jax import codec
+from betavae_jax import encode_decode
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import process
 from betavae_jax import train
 
 _JAX = flags.DEFINE_list(
@@ -269,11 +270,11 @@ def eval_suite_seconds(config: ml_collections.ConfigDict, dataset):
     return f"{NOT_AVAILABLE} (no ground-truth dataset)"
   model = models.create_model(config.model, dataset.image_shape)
   key = jax.random.key(0)
-  params = model.init({"params": key, "latent": key},
-                      jnp.zeros((1,) + dataset.image_shape), train=True)
-  encode, _ = codec.make_codec(model, dataset.pixel_max,
-                               in_turn=models.loops_well(config.model))
-  members = jax.tree.map(lambda a: a[None], params["params"])
+  params = models.init_params(model, dataset.image_shape, key)
+  encode, _ = encode_decode.jitted_population(
+      model, dataset.pixel_max,
+      in_turn=population_lib.runs_in_turn(config.model))
+  members = jax.tree.map(lambda a: a[None], params)
   start = time.perf_counter()
   suite.score_population(dataset.ground_truth,
                          functools.partial(encode, members), key,
@@ -407,7 +408,7 @@ def format_table(results: dict) -> str:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  allocator.keep_heap()  # Before JAX and PyTorch start their threads.
+  process.setup()  # Before JAX and PyTorch start their threads.
   options = Options(
       jax=parse_contenders(_JAX.value), steps=_STEPS.value,
       repeats=_REPEATS.value, batch_size=_BATCH.value,

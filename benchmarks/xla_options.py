@@ -24,11 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import timing
-from betavae_jax import allocator
 from betavae_jax import base_config
 from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import process
 from betavae_jax import train
 
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
@@ -66,7 +66,7 @@ _STEPS = flags.DEFINE_integer("steps", 12, "Timed steps per round.")
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  allocator.keep_heap()
+  process.setup()
   unknown = set(_VARIANTS.value) - set(VARIANTS)
   if unknown:
     raise app.UsageError(f"Unknown variants {sorted(unknown)}; choose from "

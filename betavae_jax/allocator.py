@@ -21,9 +21,10 @@ afresh each time.
   the next step, and the heap grows in 256 MiB steps.
 
 The cost is that the process keeps its peak footprint until it exits, the
-usual trade of a training job (tcmalloc and jemalloc make the same). Call
-it first thing in `main()`, before JAX starts its threads; every CLI here
-does (train, evaluate, visualize, the benchmarks, the beta sweep).
+usual trade of a training job (tcmalloc and jemalloc make the same). It
+must run before JAX starts its threads: `process.setup()`, which every
+entry point calls first thing in `main()` (train, evaluate, visualize, the
+benchmarks, the beta sweep), calls it.
 Evaluation needs it as much as training: the full metric suite encodes
 hundreds of thousands of images through the same buffers. It does
 nothing (and returns False) where the C library is not glibc, when

@@ -56,8 +56,8 @@ def use_persistent_cache(directory: str) -> None:
 
   JAX's own cache, keyed by the program, these options, the backend and
   the jaxlib version; it stores programs that took 1 s or more to compile.
-  An unwritable directory costs a warning, not the run. Entry points call
-  this, before the first compile: it is a process-wide setting.
+  An unwritable directory costs a warning, not the run. `process.setup()`
+  calls this before the first compile: it is a process-wide setting.
   """
   if directory:
     jax.config.update("jax_compilation_cache_dir",

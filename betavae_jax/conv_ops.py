@@ -34,8 +34,8 @@ flax train step on a CPU showed why (figures: docs/performance.md):
   when the input is (the first layer sees the images all members share).
   The train step stays a plain `jax.vmap` over members. Other backends
   keep XLA's own batching for per-member inputs and kernels. On one CPU
-  device the train step and codec loop over members around the whole
-  model instead (`population.in_turn_on_cpu`, faster still); these rules
+  device the train step, encode and decode loop over members around the
+  whole model instead (`population.in_turn_on_cpu`, faster still); these rules
   serve populations sharded over several CPU devices and user code.
 
 Values and gradients match flax's up to float rounding (tests compare them,

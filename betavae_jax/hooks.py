@@ -42,7 +42,7 @@ class RunContext:
   """What hooks see of a run when it starts.
 
   `encode` and `decode` are the jitted population functions of
-  `codec.make_codec`, taking the parameters first.
+  `encode_decode.jitted_population`, taking the parameters first.
   """
 
   config: ml_collections.ConfigDict

@@ -27,7 +27,7 @@ class _LibraryInfoFilter(logging.Filter):
 
 
 def quiet_library_logs() -> None:
-  """Keeps the console to our own progress lines, for the CLIs."""
+  """Keeps the console to our own progress lines (`process.setup()`)."""
   absl_logging.get_absl_handler().addFilter(_LibraryInfoFilter())
 
 

@@ -7,6 +7,7 @@ other people's research code.
 """
 
 from collections.abc import Sequence
+import functools
 import math
 from typing import Any
 
@@ -21,6 +22,10 @@ Dtype = Any
 
 ARCHITECTURES = ("conv", "mlp")
 CONV_IMPLS = ("fast", "flax")  # conv_ops layers, or flax's own (reference).
+# flax's own layers: what a config without model.conv_impl (runs from before
+# the field) trained with, and what the modules built directly use. New
+# configs name theirs (base_config: 'fast').
+REFERENCE_CONV_IMPL = "flax"
 
 
 def reparameterize(key: jax.Array, mean: jax.Array,
@@ -65,7 +70,7 @@ class ConvEncoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
-  conv_impl: str = "flax"
+  conv_impl: str = REFERENCE_CONV_IMPL
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -99,7 +104,7 @@ class ConvDecoder(nn.Module):
   dense_sizes: Sequence[int] = (256,)
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
-  conv_impl: str = "flax"
+  conv_impl: str = REFERENCE_CONV_IMPL
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -185,7 +190,7 @@ def create_model(config: ml_collections.ConfigDict,
   """Builds the model named by `config.name` for images of `image_shape`."""
   dtype = jnp.dtype(config.dtype)
   if config.name == "conv":
-    conv_impl = config.get("conv_impl", "flax")
+    conv_impl = conv_impl_of(config)
     if conv_impl not in CONV_IMPLS:
       raise ValueError(f"model.conv_impl must be one of {CONV_IMPLS}; "
                        f"got {conv_impl!r}.")
@@ -205,24 +210,22 @@ def create_model(config: ml_collections.ConfigDict,
                    f"got {config.name!r}.")
 
 
-def loops_well(config: ml_collections.ConfigDict) -> bool:
-  """Whether a population of this model runs fastest with its members in
-  turn on CPU (`population.in_turn_on_cpu`).
+def conv_impl_of(config: ml_collections.ConfigDict) -> str:
+  """The model config's conv_impl; REFERENCE_CONV_IMPL where it has none."""
+  return config.get("conv_impl", REFERENCE_CONV_IMPL)
 
-  conv_ops' convolutions and dense layers run as fast inside a loop body as
-  alone; flax's own convolutions get poor layouts there (a population in
-  turn trains far slower than one model: docs/performance.md), so they
-  keep XLA's batching.
-  """
-  return config.name != "conv" or config.get("conv_impl", "flax") == "fast"
+
+def init_params(model: BetaVAE, image_shape: tuple[int, int, int],
+                key: jax.Array) -> Any:
+  """One model's initial parameters (also under `jax.eval_shape`)."""
+  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
+  return model.init({"params": key, "latent": key}, x, train=True)["params"]
 
 
 def num_params(config: ml_collections.ConfigDict,
                image_shape: tuple[int, int, int]) -> int:
   """Parameters of one model, counted from shapes without computing them."""
   model = create_model(config, image_shape)
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  shapes = jax.eval_shape(
-      lambda key: model.init({"params": key, "latent": key}, x, train=True),
-      jax.random.key(0))
+  shapes = jax.eval_shape(functools.partial(init_params, model, image_shape),
+                          jax.random.key(0))
   return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes))

@@ -15,6 +15,8 @@ from jax import lax
 import jax.numpy as jnp
 import ml_collections
 
+from betavae_jax import models
+
 
 @flax.struct.dataclass
 class Members:
@@ -103,7 +105,7 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
   member. Other backends, where one small model leaves the device idle,
   and several CPU devices (members sharded across them) keep XLA's own
   batching. Apply it only to models that run well in a loop body
-  (`models.loops_well`).
+  (`runs_in_turn`).
   """
   wrapped = jax.custom_batching.custom_vmap(fn)
 
@@ -129,3 +131,16 @@ def in_turn_on_cpu(fn: Callable) -> Callable:
     return out, jax.tree.map(lambda _: True, out)
 
   return wrapped
+
+
+def runs_in_turn(model_config: ml_collections.ConfigDict) -> bool:
+  """Whether a population of this model runs its members in turn on CPU
+  (`in_turn_on_cpu`), the faster way for every model but flax's convs.
+
+  conv_ops' convolutions and dense layers run as fast inside a loop body as
+  alone; flax's own convolutions get poor layouts there (a population in
+  turn trains far slower than one model: docs/performance.md), so they
+  keep XLA's batching.
+  """
+  return (model_config.name != "conv"
+          or models.conv_impl_of(model_config) == "fast")

@@ -27,9 +27,9 @@ import optax
 
 from betavae_jax import checkpointing
 from betavae_jax import config_json
-from betavae_jax import codec as codec_lib
 from betavae_jax import compiler_options
 from betavae_jax import config_validation
+from betavae_jax import encode_decode
 from betavae_jax import hooks as hooks_lib
 from betavae_jax import input_pipeline
 from betavae_jax import losses
@@ -81,8 +81,7 @@ def create_train_state(config: ml_collections.ConfigDict, model: models.BetaVAE,
                        image_shape: tuple[int, int, int],
                        key: jax.Array) -> TrainState:
   """One model's state; vmapped over member keys for a population."""
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-  params = model.init({"params": key, "latent": key}, x, train=True)["params"]
+  params = models.init_params(model, image_shape, key)
   return TrainState.create(apply_fn=model.apply, params=params,
                            tx=create_optimizer(config),
                            nonfinite_step=jnp.array(-1, jnp.int32))
@@ -154,7 +153,7 @@ def train_step(
   carrying only parameters and gradients through the loop, not the
   optimiser state, makes the population faster (docs/performance.md).
   """
-  x = codec_lib.to_float(images, pixel_max)
+  x = encode_decode.to_float(images, pixel_max)
   key = jax.random.fold_in(population_lib.member_keys(member.seed)[1],
                            state.step)
   gradients = functools.partial(jax.value_and_grad(_loss_fn, has_aux=True),
@@ -185,7 +184,7 @@ def eval_step(state: TrainState, images: jax.Array,
               pixel_max: int) -> dict[str, jax.Array]:
   """Negative ELBO terms with the member's fixed eval key, summed over the
   batch, plus the reconstruction term of the posterior mean."""
-  x = codec_lib.to_float(images, pixel_max)
+  x = encode_decode.to_float(images, pixel_max)
   key = population_lib.member_keys(member.seed)[2]
   variables = {"params": state.params}
   obj = config.objective
@@ -211,7 +210,7 @@ def population_steps(config: ml_collections.ConfigDict, pixel_max: int,
   other XLA options (`benchmarks.xla_options`) jit them their way.
   """
   kw = dict(config=config, pixel_max=pixel_max)
-  in_turn = models.loops_well(config.model)
+  in_turn = population_lib.runs_in_turn(config.model)
   train = functools.partial(train_step, in_turn=in_turn,
                             dataset_size=dataset_size, **kw)
   eval_ = functools.partial(eval_step, **kw)
@@ -569,8 +568,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
         shard_index, num_shards, split):
       yield sharding.put_batch(b, batch_sh)
 
-  encode, decode = codec_lib.make_codec(
-      model, dataset.pixel_max, in_turn=models.loops_well(config.model))
+  encode, decode = encode_decode.jitted_population(
+      model, dataset.pixel_max,
+      in_turn=population_lib.runs_in_turn(config.model))
   periodic = hooks(hooks_lib.RunContext(
       config=config, workdir=workdir, dataset=dataset, names=pop.names,
       writer=writer, encode=encode, decode=decode))

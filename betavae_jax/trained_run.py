@@ -13,13 +13,12 @@ from typing import Any, Callable
 
 from absl import logging
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from betavae_jax import checkpointing
-from betavae_jax import codec
 from betavae_jax import config_json
+from betavae_jax import encode_decode
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population as population_lib
@@ -42,19 +41,20 @@ class TrainedRun:
   def pixel_max(self) -> int:
     return self.dataset.pixel_max
 
-  def make_codec(self):
-    """The jitted, member-vmapped encode and decode (see `codec.py`)."""
-    return codec.make_codec(self.model, self.pixel_max,
-                            in_turn=models.loops_well(self.config.model))
+  def jitted_population(self):
+    """The jitted, member-vmapped encode and decode (`encode_decode.py`)."""
+    return encode_decode.jitted_population(
+        self.model, self.pixel_max,
+        in_turn=population_lib.runs_in_turn(self.config.model))
 
   def encode_fn(self) -> Callable[[np.ndarray], tuple[jax.Array, jax.Array]]:
     """uint8 images (N,H,W,C) -> (mean, logvar), each (P, N, D)."""
-    encode, _ = self.make_codec()
+    encode, _ = self.jitted_population()
     return functools.partial(encode, self.params)
 
   def decode_fn(self) -> Callable[[jax.Array], jax.Array]:
     """Latents (P, N, D) -> decoder outputs (P, N, H, W, C), per member."""
-    _, decode = self.make_codec()
+    _, decode = self.jitted_population()
     return functools.partial(decode, self.params)
 
 
@@ -143,9 +143,7 @@ def from_pretrained(name: str, workdir: str, in_memory: bool | None = None,
 def _abstract_params(model: models.BetaVAE, image_shape: tuple[int, int, int],
                      size: int) -> Any:
   """Shapes of the population's parameters, without computing them."""
-  x = jnp.zeros((1,) + tuple(image_shape), jnp.float32)
-
-  def init(key):
-    return model.init({"params": key, "latent": key}, x, train=True)["params"]
   keys = jax.random.split(jax.random.key(0), size)
-  return jax.eval_shape(jax.vmap(init), keys)
+  return jax.eval_shape(
+      jax.vmap(functools.partial(models.init_params, model, image_shape)),
+      keys)

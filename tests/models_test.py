@@ -6,6 +6,7 @@ import pytest
 
 from betavae_jax import base_config
 from betavae_jax import models
+from betavae_jax import population
 
 
 def _model_config(name, **overrides):
@@ -74,8 +75,16 @@ def test_unknown_architecture():
 
 def test_only_flax_convs_keep_xla_batching():
   config = base_config.base_config().model
-  assert models.loops_well(config)  # The default: conv_ops.
+  assert population.runs_in_turn(config)  # The default: conv_ops.
   config.conv_impl = "flax"
-  assert not models.loops_well(config)
+  assert not population.runs_in_turn(config)
   config.name = "mlp"
-  assert models.loops_well(config)
+  assert population.runs_in_turn(config)
+
+
+def test_a_config_without_conv_impl_ran_flax_convs():
+  config = base_config.base_config().model
+  del config["conv_impl"]
+  assert models.conv_impl_of(config) == "flax"
+  model = models.create_model(config, (64, 64, 1))
+  assert model.encoder.conv_impl == "flax"

@@ -4,6 +4,7 @@
 form), `scores` the array-level definitions and `udr` the unsupervised
 ranking of a population: `udr.udr(codes, kl)` or `udr.udr_score(...)`.
 The entry points are re-exported here; `udr` stays a module name.
+`suite` scores a trained run with all of them (`suite.evaluate_run`).
 """
 
 from betavae_jax.evaluation.metrics import beta_vae_score

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from betavae_jax import codec as codec_lib
+from betavae_jax import encode_decode
 from betavae_jax import input_pipeline
 from betavae_jax import iwae
 from betavae_jax import kl_decomposition
@@ -165,7 +165,7 @@ def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
   """
   images, split = held_out_images(run.dataset, num_images)
   mean, logvar = _encode_batched(run.encode_fn(), images)  # (P, n, D)
-  _, decode = run.make_codec()
+  _, decode = run.jitted_population()
   obj = run.config.objective
   per_image = lambda o, x: losses.log_likelihood(obj.likelihood, o, x,
                                                  obj.gaussian_std)
@@ -185,7 +185,7 @@ def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
   bounds = []
   for start in range(0, len(images), IWAE_BATCH):
     rows = slice(start, start + IWAE_BATCH)
-    x = codec_lib.to_float(jnp.asarray(images[rows]), run.pixel_max)
+    x = encode_decode.to_float(jnp.asarray(images[rows]), run.pixel_max)
     bounds.append(np.asarray(iwae.iwae_bound(
         jax.random.fold_in(key, start), mean[:, rows], logvar[:, rows],
         log_px_z, (run.params, x), num_samples, IWAE_CHUNK)))

@@ -27,10 +27,9 @@ import jax
 from ml_collections import config_flags
 import numpy as np
 
-from betavae_jax import allocator
 from betavae_jax import config_json
 from betavae_jax import input_pipeline
-from betavae_jax import metric_writer
+from betavae_jax import process
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
@@ -139,8 +138,7 @@ def read_timing(workdir: str) -> dict:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  allocator.keep_heap()
-  metric_writer.quiet_library_logs()
+  process.setup()
   study = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs",
                                            f"beta_sweep_{study.preset}")

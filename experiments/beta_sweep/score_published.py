@@ -18,8 +18,8 @@ import time
 import jax
 import numpy as np
 
-from betavae_jax import allocator
 from betavae_jax import evaluation
+from betavae_jax import process
 from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
 
@@ -35,14 +35,14 @@ def main():
   parser.add_argument("--seed", type=int, default=0, help="Metric key.")
   parser.add_argument("--out", required=True, help="Path without suffix.")
   args = parser.parse_args()
-  allocator.keep_heap()
+  process.setup()
   run = trained_run.load(args.workdir)
   betas = {float(b) for b in args.betas.split(",")}
   chosen = [i for i, b in enumerate(run.population.betas) if b in betas]
   if not chosen:
     raise SystemExit(f"no member has a beta in {sorted(betas)}.")
   params = jax.tree.map(lambda a: a[np.asarray(chosen)], run.params)
-  encode, _ = run.make_codec()
+  encode, _ = run.jitted_population()
   start = time.perf_counter()
   members = suite.score_population(
       run.dataset.ground_truth, lambda x: encode(params, x),

@@ -1,4 +1,4 @@
-"""Images in, codes out and back: the member-vmapped encoder and decoder.
+"""The jitted, population-vmapped encode and decode of a model.
 
 Training, metrics and figures all see a population through the same two
 jitted functions, so a trained run is encoded once per call for every
@@ -21,11 +21,12 @@ def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
   return images.astype(jnp.float32) / pixel_max
 
 
-def make_codec(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
-               ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def jitted_population(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
+                      ) -> tuple[Callable[..., Any], Callable[..., Any]]:
   """The jitted, member-vmapped encoder and decoder.
 
-  `in_turn` runs members one after another on CPU (`models.loops_well`).
+  `in_turn` runs members one after another on CPU: pass
+  `population.runs_in_turn(config.model)`.
 
   Returns:
     encode: (params, uint8 images (N, H, W, C)) -> (mean, logvar), each
@@ -36,7 +37,7 @@ def make_codec(model: models.BetaVAE, pixel_max: int, *, in_turn: bool
                                            method=model.encode)
   member_decode = lambda p, z: model.apply({"params": p}, z,
                                            method=model.decode)
-  if in_turn:  # See models.loops_well.
+  if in_turn:  # See population.runs_in_turn.
     member_encode = population.in_turn_on_cpu(member_encode)
     member_decode = population.in_turn_on_cpu(member_decode)
 

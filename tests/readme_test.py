@@ -6,6 +6,8 @@ import re
 import jax
 import numpy as np
 
+from betavae_jax import pretrained
+
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -43,3 +45,27 @@ def test_snippet_trains_a_step_in_a_users_own_jitted_step():
   moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), first,
                        namespace["params"])
   assert all(jax.tree.leaves(moved))
+
+
+def test_results_lead_with_the_shipped_models_as_recorded():
+  section = _section("Results")
+  blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+  namespace = {}
+  code = compile(blocks[0], "README", "exec")
+  exec(code, namespace)  # pylint: disable=exec-used
+  assert namespace["params"] and namespace["config"].objective.name
+  for name in pretrained.available():
+    facts = pretrained.info(name)
+    row = next(line for line in section.splitlines()
+               if line.startswith(f"| `{name}` |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == f"{facts['step']:,}"
+    assert cells[3] == f"{facts['heldout']['recon']:.1f}"
+    assert cells[4] == f"{facts['heldout']['kl']:.1f}"
+    assert cells[5] == f"{facts['heldout']['active_latents']:.0f}"
+    assert cells[8] == f"{facts['scores']['mig.mig']:.3f}"
+  # The picture above the table is of a shipped model at its step.
+  gif = re.search(r"\]\((experiments/reproduction/plots/(\w+)/(\d+)/"
+                  r"traversal_0\.gif)\)", section)
+  assert gif and (README.parent / gif.group(1)).is_file()
+  assert int(gif.group(3)) == pretrained.info(gif.group(2))["step"]

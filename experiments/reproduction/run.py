@@ -9,7 +9,7 @@ Each run (a preset of experiments/reproduction/config.py) trains in
 --workdir=<workdir>/<run>` does, so either command resumes the other's run.
 Then every kept checkpoint at one of the study's evaluation steps is scored
 once with the whole metric suite at the published sizes, at three keys
-(`evaluate.evaluate_run(..., draws=3)`), its figures are drawn, and the
+(`suite.evaluate_run(..., draws=3)`), its figures are drawn, and the
 results land in --out:
 
   results/<run>/metrics_<step>.json  scores, spreads and UDR per step;
@@ -36,19 +36,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from betavae_jax import allocator
 from betavae_jax import config_json
-from betavae_jax import evaluate
 from betavae_jax import losses
 from betavae_jax import metric_writer
 from betavae_jax import pretrained
+from betavae_jax import process
 from betavae_jax import train
 from betavae_jax import trained_run
-from betavae_jax import visualize
 from betavae_jax.datasets import dsprites_render
 from betavae_jax.datasets import official_frames
 from betavae_jax.evaluation import sampling
 from betavae_jax.evaluation import scores
+from betavae_jax.evaluation import suite
+from betavae_jax.plotting import arrays
+from betavae_jax.plotting import figures
+from betavae_jax.plotting import files
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -89,7 +91,7 @@ def score_step(workdir: str, step: int, out: str, scoring: dict) -> dict:
     if done.get("scoring") == scoring:
       return done
   logging.info("Scoring %s at step %d (%s).", workdir, step, scoring)
-  result = evaluate.evaluate_run(
+  result = suite.evaluate_run(
       workdir, step, scale=scoring["scale"], num_train=scoring["points"][0],
       num_test=scoring["points"][1], draws=scoring["draws"],
       seed=scoring["seed"], iwae_samples=scoring["iwae_samples"],
@@ -114,7 +116,7 @@ def latent_factor(workdir: str, step: int, num: int, seed: int
   data = run.dataset.ground_truth
   factors = data.sample_factors(num, np.random.default_rng(seed))
   keep = sampling.varying_factors(data)
-  means = evaluate.representation_fn(run.encode_fn(), "mean")(
+  means = suite.representation_fn(run.encode_fn(), "mean")(
       data.images_from_factors(factors))
   names = [data.factor_names[k] for k in keep]
   return [{"factors": names,
@@ -196,10 +198,10 @@ def draw_step(workdir: str, step: int, out: str, animate: bool) -> None:
     return
   run = trained_run.load(workdir, step, in_memory=False)
   # One traversal seed image per step keeps the kept figures to a few MB.
-  pictures, animations = visualize.run_figures(
-      run, options=visualize.Options(num_traversal_images=1),
+  pictures, animations = figures.run_figures(
+      run, options=arrays.Options(num_traversal_images=1),
       animate=animate)
-  visualize.save(out, pictures, animations)
+  files.save(out, pictures, animations)
 
 
 HELDOUT_TERMS = ("elbo", "recon", "recon_posterior_mean", "kl", "mi", "tc",
@@ -265,8 +267,7 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  allocator.keep_heap()
-  metric_writer.quiet_library_logs()
+  process.setup()
   out = _OUT.value
   for preset in _RUNS.value:
     config = study.get_config(preset)

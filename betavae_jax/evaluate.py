@@ -23,9 +23,6 @@ from betavae_jax import pretrained
 from betavae_jax import process
 from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
-# Names experiments/reproduction/run.py still reads from this module.
-from betavae_jax.evaluation.suite import evaluate_run  # noqa: F401
-from betavae_jax.evaluation.suite import representation_fn  # noqa: F401
 
 
 def main(argv: Sequence[str]) -> None:

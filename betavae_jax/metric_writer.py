@@ -107,6 +107,18 @@ class MetricWriter:
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """Loads the JSONL records of a run (for analysis and tests)."""
+  """Loads the JSONL records of a run (for analysis and tests).
+
+  A last line cut short by a kill or a full disk is skipped, as a resume
+  drops it, so a killed run reads as far as it got.
+  """
   with open(os.path.join(workdir, METRICS_FILE)) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  records = [json.loads(line) for line in lines[:-1]]
+  if lines:
+    try:
+      records.append(json.loads(lines[-1]))
+    except json.JSONDecodeError:
+      if lines[-1].endswith("\n"):  # Whole lines are whole records.
+        raise
+  return records

@@ -18,9 +18,6 @@ from betavae_jax import trained_run
 from betavae_jax.plotting import figures
 from betavae_jax.plotting import files
 from betavae_jax.plotting.arrays import Options
-# Names experiments/reproduction/run.py still reads from this module.
-from betavae_jax.plotting.figures import run_figures  # noqa: F401
-from betavae_jax.plotting.files import save  # noqa: F401
 
 
 def _define_flags() -> None:

@@ -147,6 +147,15 @@ def test_read_metrics_skips_blank_lines_and_needs_the_file(tmp_path):
                                                        {"step": 2}]
 
 
+def test_read_metrics_skips_a_last_line_cut_short_only(tmp_path):
+  path = tmp_path / metric_writer.METRICS_FILE
+  path.write_text('{"step": 5}\n{"step": 10, "x"')  # Killed mid-write.
+  assert metric_writer.read_metrics(str(tmp_path)) == [{"step": 5}]
+  path.write_text('{"step": 5}\n{"step": 10, "x"\n')  # A whole bad line.
+  with pytest.raises(json.JSONDecodeError):
+    metric_writer.read_metrics(str(tmp_path))
+
+
 def test_real_tensorboard_events_are_written(tmp_path):
   _write(tmp_path, 0, {1: {"train/loss/beta=1": 1.0}})
   events = list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))

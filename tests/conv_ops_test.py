@@ -56,6 +56,7 @@ def _inputs(kind, k, c_in=5, c_out=7, size=8, seed=0):
 @pytest.mark.parametrize("kind", ["conv", "transpose"])
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("c_out", [7, 2], ids=["phases", "few_outputs"])
+@pytest.mark.slow
 def test_matches_flax(kind, k, c_out):
   """Odd and even kernels; 2 output channels take another formulation."""
   x, params, dy = _inputs(kind, k, c_out=c_out)

@@ -101,6 +101,7 @@ def test_mig_of_a_hand_built_example():
   assert "equal-width bins" in result["settings"]["estimator"]
 
 
+@pytest.mark.slow
 def test_disentangled_code_scores_near_the_top(data, results):
   got = _flat(results["disentangled"])
   for name in ("mig.mig", "dci.disentanglement", "dci.completeness",
@@ -179,6 +180,7 @@ def _noisy_unit_scale(factors: np.ndarray,
       size=factors.shape)
 
 
+@pytest.mark.slow
 def test_dci_lightgbm_backend_reproduces_sklearn(data):
   # Below 256 training points every value has its own LightGBM bin, so the
   # fast backend grows sklearn's trees, up to ties and float32 gradients.

@@ -108,6 +108,7 @@ def test_lock_outlives_no_process(tmp_path):
     pass
 
 
+@pytest.mark.slow
 def test_second_trainer_exits_2_and_touches_nothing(tmp_path):
   """The live run keeps its checkpoints, config and every metrics record."""
   args = ["--config=configs/test.py", f"--workdir={tmp_path}",
@@ -194,6 +195,7 @@ def test_unknown_field_in_a_config_file_is_rejected(tmp_path):
     ("--config.train.batch_size=abc", "config.train.batch_size=abc"),
     ("--config.population.betas=abc", "config.population.betas=('abc',)"),
 ])
+@pytest.mark.slow
 def test_cli_bad_override_is_a_config_error(tmp_path, override, message):
   proc = _cli("betavae_jax.main", "--config=configs/test.py",
               f"--workdir={tmp_path / 'run'}", override)
@@ -206,6 +208,7 @@ def test_cli_bad_override_is_a_config_error(tmp_path, override, message):
   assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_rejected_resume_leaves_the_workdir_untouched(run_copy, tmp_path):
   before = _snapshot(run_copy)
   shape_change = _config(30)
@@ -221,6 +224,7 @@ def test_rejected_resume_leaves_the_workdir_untouched(run_copy, tmp_path):
   assert not (tmp_path / "nowhere").exists()
 
 
+@pytest.mark.slow
 def test_changed_field_warns_and_keeps_history(run_copy, caplog):
   started = (run_copy / "config.json").read_bytes()
   config = _config(30)
@@ -240,6 +244,7 @@ def test_changed_field_warns_and_keeps_history(run_copy, caplog):
     assert (saved_lr(20), saved_lr(30)) == (0.001, 0.002)
 
 
+@pytest.mark.slow
 def test_start_fresh_moves_the_whole_run_aside(run_copy):
   old_records = (run_copy / metric_writer.METRICS_FILE).read_text()
   old_names = sorted(os.listdir(run_copy))
@@ -266,6 +271,7 @@ def _other_data_version(monkeypatch, version: str) -> None:
       dataclasses.replace(load(c), version=version)))
 
 
+@pytest.mark.slow
 def test_resume_on_other_data_stops_unless_allowed(run_copy, monkeypatch,
                                                    caplog):
   before = _snapshot(run_copy)
@@ -322,6 +328,7 @@ def test_reader_falls_back_past_a_corrupt_newest_checkpoint(run_copy,
   assert _snapshot(run_copy) == before
 
 
+@pytest.mark.slow
 def test_readers_create_nothing_in_a_run_without_checkpoints(run_copy):
   shutil.rmtree(run_copy / "checkpoints")
   before = sorted(os.listdir(run_copy))
@@ -336,6 +343,7 @@ def test_readers_create_nothing_in_a_run_without_checkpoints(run_copy):
 
 @pytest.mark.parametrize("module", ["betavae_jax.visualize",
                                     "betavae_jax.evaluate"])
+@pytest.mark.slow
 def test_reader_cli_on_a_missing_or_empty_workdir(tmp_path, module):
   missing = _cli(module, f"--workdir={tmp_path / 'missing'}")
   assert missing.returncode == 2, missing.stderr[-3000:]
@@ -351,6 +359,7 @@ def test_reader_cli_on_a_missing_or_empty_workdir(tmp_path, module):
 # -- Errors in the loop -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_nan_flushes_the_records_and_finishes_the_last_save(tmp_path):
   config = _config(20, checkpoint_every_steps=1, log_every_steps=5)
   config.optim.learning_rate = 1e30
@@ -375,6 +384,7 @@ def _fail_saving_at(monkeypatch, step: int) -> None:
   monkeypatch.setattr(ocp.CheckpointManager, "save", full)
 
 
+@pytest.mark.slow
 def test_full_disk_is_one_line_naming_the_last_good_checkpoint(
     tmp_path, monkeypatch):
   _fail_saving_at(monkeypatch, 20)
@@ -429,6 +439,7 @@ def test_resumed_writer_purges_tensorboard_past_the_restored_step(tmp_path):
 # -- Signals and housekeeping -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigterm_during_start_up_exits_0_and_writes_nothing(tmp_path):
   for wait_for in (None, "Workdir:"):  # While importing; after.
     proc = subprocess.Popen(

@@ -1,10 +1,13 @@
 """The loop's one seam: periodic hooks, the default ones and a user's."""
 
+import pytest
+
 from betavae_jax import hooks
 from betavae_jax import metric_writer
 from betavae_jax import train
 
 
+@pytest.mark.slow
 def test_a_users_hook_runs_on_its_steps_and_its_metrics_are_logged(
     tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)

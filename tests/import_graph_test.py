@@ -53,6 +53,7 @@ def test_no_package_module_imports_a_cli_or_the_outside(path):
 
 @pytest.mark.parametrize("module", ["betavae_jax.train", "betavae_jax.hooks",
                                     "betavae_jax.plotting.arrays"])
+@pytest.mark.slow
 def test_importing_the_loop_loads_no_suite_or_matplotlib(module):
   code = (f"import sys, {module}\n"
           f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")

@@ -90,6 +90,7 @@ def test_bound_converges_to_log_px():
   assert abs(last) < 0.01
 
 
+@pytest.mark.slow
 def test_chunks_of_any_size_give_the_same_bound_in_expectation():
   x, log_px, *_, mean, logvar = _model(500, seed=1)
   whole = iwae.iwae_bound(jax.random.key(0), mean, logvar, _log_px_z, x,

@@ -78,6 +78,7 @@ def test_dataset_estimator_matches_brute_force_over_chunks():
 
 
 @pytest.mark.parametrize("logvar", [-8.0, -1.0, 1.0])
+@pytest.mark.slow
 def test_mutual_information_lies_in_zero_to_log_n(logvar):
   mean, lv = _posteriors(400, 3, 1.0, logvar)
   parts = kl_decomposition.dataset_decomposition(jax.random.key(1), mean, lv)
@@ -187,6 +188,7 @@ def test_minibatch_expectations_against_brute_force():
     assert draws.mean() == pytest.approx(expected, abs=4 * se)
 
 
+@pytest.mark.slow
 def test_mss_and_mws_agree_in_expectation_with_overlapping_posteriors():
   # Broad posteriors (a strongly regularised encoder): the own image's
   # weight hardly matters, and both estimators, averaged over batches,

@@ -106,6 +106,7 @@ def _tcvae_batch(key, n=32, d=4):
 
 
 @pytest.mark.parametrize("estimator", ["mss", "mws"])
+@pytest.mark.slow
 def test_tcvae_with_unit_weights_is_the_negative_elbo_in_expectation(
     estimator):
   terms, mean, logvar = _tcvae_batch(jax.random.key(0))
@@ -123,6 +124,7 @@ def test_tcvae_with_unit_weights_is_the_negative_elbo_in_expectation(
   assert se < 0.05  # The check is tight, not vacuous.
 
 
+@pytest.mark.slow
 def test_tcvae_weighs_each_part_by_its_own_coefficient():
   terms, mean, logvar = _tcvae_batch(jax.random.key(2))
   z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(jax.random.key(3),

@@ -22,6 +22,7 @@ def _count(params):
 
 @pytest.mark.parametrize("name", ["conv", "mlp"])
 @pytest.mark.parametrize("shape", [(64, 64, 1), (28, 28, 1), (64, 64, 3)])
+@pytest.mark.slow
 def test_output_shapes(name, shape):
   model = models.create_model(_model_config(name, latent_dim=6), shape)
   x = jnp.zeros((2,) + shape)
@@ -36,6 +37,7 @@ def test_output_shapes(name, shape):
   assert jnp.array_equal(det["z"], det["mean"])
 
 
+@pytest.mark.slow
 def test_conv_parameter_count():
   """The standard 64x64 conv beta-VAE (Locatello et al. 2019 layout)."""
   model = models.create_model(_model_config("conv"), (64, 64, 1))

@@ -70,6 +70,7 @@ def test_package_data_installs_every_shipped_file():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.slow
 def test_reconstructs_as_measured_and_far_better_than_untrained(name):
   model, params, _ = pretrained.load(name)
   _, images = _images(512, seed=1)

@@ -65,6 +65,7 @@ def test_unknown_name_lists_the_known_ones(tmp_path):
 
 
 @pytest.mark.parametrize("cli", ["evaluate", "visualize"])
+@pytest.mark.slow
 def test_clis_name_an_unknown_shipped_model_in_one_line(cli):
   proc = subprocess.run(
       [sys.executable, "-m", f"betavae_jax.{cli}", "--pretrained=nope"],

@@ -5,6 +5,7 @@ import re
 
 import jax
 import numpy as np
+import pytest
 
 from betavae_jax import pretrained
 
@@ -26,6 +27,7 @@ def test_readme_gives_the_install_run_and_test_commands():
   assert "\npython -m pytest tests\n" in text
 
 
+@pytest.mark.slow
 def test_snippet_trains_a_step_in_a_users_own_jitted_step():
   blocks = re.findall(r"```python\n(.*?)```",
                       _section("Use it from your own JAX code"), re.S)

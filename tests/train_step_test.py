@@ -38,6 +38,7 @@ def _run(config, betas, seeds, steps, images):
   return state, metrics
 
 
+@pytest.mark.slow
 def test_one_step_changes_params_and_stays_finite(test_config):
   images = _images()
   _, members, state, p_train, _ = _setup(test_config, [4.0], [0])
@@ -91,6 +92,7 @@ def _equations(jaxpr):
           yield from _equations(sub)
 
 
+@pytest.mark.slow
 def test_population_loops_over_gradients_not_the_optimiser(test_config):
   """On one CPU device members take turns through the model, and the
   optimiser state stays out of the loop (it updates batched)."""

@@ -124,6 +124,7 @@ def population(population_run):
   return _figures(population_run)
 
 
+@pytest.mark.slow
 def test_figures_are_rgb_images_in_unit_range(single):
   assert sorted(single) == [
       "kl_per_latent", "latent_factor_response", "reconstructions", "samples",
@@ -144,6 +145,7 @@ def test_grid_figure_sizes(single):
     assert single[name].shape == (height + draw.TITLE_PX, width, 3), name
 
 
+@pytest.mark.slow
 def test_population_panels_side_by_side(single, population):
   assert sorted(single) == sorted(population)
   for name, image in single.items():
@@ -151,6 +153,7 @@ def test_population_panels_side_by_side(single, population):
     assert population[name].shape == (height, 2 * width, 3), name
 
 
+@pytest.mark.slow
 def test_population_panels_wrap_into_rows(single, population_run):
   stacked = _figures(population_run, per_row=1)
   for name, image in single.items():
@@ -220,6 +223,7 @@ def test_fixed_images_are_fixed_and_held_out():
   assert len(np.unique(images, axis=0)) == 3
 
 
+@pytest.mark.slow
 def test_save_writes_png_and_looping_gif(tmp_path, population_run):
   run = population_run
   images = arrays.fixed_images(run.dataset, 10)

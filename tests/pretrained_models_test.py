@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from betavae_jax import losses
+from betavae_jax import models
 from betavae_jax import pretrained
 from betavae_jax import trained_run
 from betavae_jax.datasets import dsprites
@@ -74,9 +75,7 @@ def test_package_data_installs_every_shipped_file():
 def test_reconstructs_as_measured_and_far_better_than_untrained(name):
   model, params, _ = pretrained.load(name)
   _, images = _images(512, seed=1)
-  untrained = model.init({"params": jax.random.key(0),
-                          "latent": jax.random.key(1)}, images[:1],
-                         train=True)["params"]
+  untrained = models.init_params(model, images.shape[1:], jax.random.key(0))
   recon = _recon(model, params, images)
   assert recon < 0.25 * _recon(model, untrained, images)
   # The study measured it on 10,000 held-out images of the same grid.

@@ -97,17 +97,7 @@ def load_dataset(data_config: ml_collections.ConfigDict) -> Dataset:
       missing, corrupt or wrong-shaped official file, an invalid field.
   """
   _check_fields(data_config)
-  source, truth, pixel_max, version = _load_source(data_config)
-  train, held_out = split_indices(len(source), data_config.eval_fraction,
-                                  data_config.split_seed)
-  logging.info("Dataset %s: %d train, %d eval images of shape %s.",
-               data_config.name, len(train), len(held_out),
-               source.image_shape)
-  return Dataset(name=data_config.name, source=source, ground_truth=truth,
-                 image_shape=tuple(source.image_shape), pixel_max=pixel_max,
-                 train_indices=train, eval_indices=held_out,
-                 num_threads=max(1, data_config.num_threads),
-                 prefetch=max(1, data_config.prefetch), version=version)
+  return _split(data_config, *_load_source(data_config))
 
 
 def rendered_dsprites(data_config: ml_collections.ConfigDict) -> Dataset:
@@ -121,16 +111,27 @@ def rendered_dsprites(data_config: ml_collections.ConfigDict) -> Dataset:
   if data_config.name != "dsprites":
     raise DataError(f"Only dSprites can be rendered; config.data.name is "
                     f"{data_config.name!r}.")
-  source = dsprites.RenderedSource()
+  builder = dsprites_builder.BetavaeDsprites
+  return _split(data_config, dsprites.RenderedSource(), dsprites.DSprites(),
+                dsprites.DSprites.pixel_max,
+                f"{builder.name}/rendered/{builder.VERSION}")
+
+
+def _split(data_config: ml_collections.ConfigDict,
+           source: sources.ImageSource,
+           truth: ground_truth.GroundTruthData | None, pixel_max: int,
+           version: str) -> Dataset:
+  """The Dataset of `source` with the configured train / eval split."""
   train, held_out = split_indices(len(source), data_config.eval_fraction,
                                   data_config.split_seed)
-  builder = dsprites_builder.BetavaeDsprites
-  return Dataset(name="dsprites", source=source,
-                 ground_truth=dsprites.DSprites(),
-                 image_shape=tuple(source.image_shape),
-                 pixel_max=dsprites.DSprites.pixel_max, train_indices=train,
-                 eval_indices=held_out,
-                 version=f"{builder.name}/rendered/{builder.VERSION}")
+  logging.info("Dataset %s: %d train, %d eval images of shape %s.",
+               data_config.name, len(train), len(held_out),
+               source.image_shape)
+  return Dataset(name=data_config.name, source=source, ground_truth=truth,
+                 image_shape=tuple(source.image_shape), pixel_max=pixel_max,
+                 train_indices=train, eval_indices=held_out,
+                 num_threads=max(1, data_config.num_threads),
+                 prefetch=max(1, data_config.prefetch), version=version)
 
 
 def _check_fields(data_config: ml_collections.ConfigDict) -> None:

@@ -11,6 +11,8 @@ knob of `base_config` exists in each), plus how to score them:
   anneal:    beta = 4 reached by a linear ramp from 0, against the sweep's
              constant beta = 4;
   capacity:  Burgess et al.'s gamma |KL - C| with C raised linearly;
+  tcvae:     beta-TCVAE (Chen et al. 2018), beta weighting the total
+             correlation alone, on a smaller beta grid;
   conv_z32, mlp_z10, mlp_z32: a smaller beta grid on the other models,
              with the sweep's conv / 10 latents as the fourth cell.
 
@@ -94,6 +96,11 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
       p["steps"] * 4 // 5)
   runs["capacity"].population.seeds = p["seeds"][:1]
 
+  runs["tcvae"] = _run(p, smoke)
+  runs["tcvae"].objective.name = "tcvae"
+  runs["tcvae"].population.betas = GRID_BETAS
+  runs["tcvae"].population.seeds = p["seeds"][:1]
+
   for name, model, latents in (("conv_z32", "conv", 32),
                                ("mlp_z10", "mlp", 10),
                                ("mlp_z32", "mlp", 32)):
@@ -110,10 +117,11 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       preset=preset,
       runs=runs,
-      order=("sweep", "anneal", "capacity", "conv_z32", "mlp_z10", "mlp_z32"),
+      order=("sweep", "anneal", "capacity", "tcvae", "conv_z32", "mlp_z10",
+             "mlp_z32"),
       # Metrics per run after training; UDR is added for populations.
       metrics=dict(sweep=every_metric, anneal=every_metric,
-                   capacity=every_metric,
+                   capacity=every_metric, tcvae=every_metric,
                    conv_z32=("factor_vae", "mig", "dci"),
                    mlp_z10=("factor_vae", "mig", "dci"),
                    mlp_z32=("factor_vae", "mig", "dci")),

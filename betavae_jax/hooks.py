@@ -76,8 +76,8 @@ def latent_hook(context: RunContext) -> Hook:
   # pylint: disable-next=g-import-not-at-top
   from betavae_jax.evaluation import suite
   config = context.config
-  images, _ = suite.held_out_images(context.dataset,
-                                    config.train.eval_num_examples)
+  images, _ = suite.split_images(context.dataset,
+                                 config.train.eval_num_examples)
 
   def run(step: int, params: Any) -> list[dict]:
     del step

@@ -20,7 +20,7 @@ def _run_study(workdir, out):
   return subprocess.run(
       [sys.executable, "experiments/beta_sweep/run.py",
        "--config=configs/beta_sweep.py:smoke", f"--workdir={workdir}",
-       f"--out={out}", "--runs=sweep,capacity"],
+       f"--out={out}", "--runs=sweep,capacity,tcvae"],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
 
@@ -36,8 +36,15 @@ def test_smoke_study_writes_the_report(tmp_path):
   assert len(verdicts) >= 8
   for v in verdicts:
     assert VERDICT.search(v) and v.count("supported**") == 1, v
+  for claim in ("*Total correlation falls as beta grows*",
+                "*The index-code MI falls as beta grows*",
+                "by the IWAE bound", "*beta-TCVAE lowers the total"):
+    assert sum(claim in v for v in verdicts) == 1, claim
+  assert "## Why beta works: the KL's parts" in text
+  assert "\n| tcvae | 4 | " in text  # The decomposition table's rows.
   for name in ("tradeoffs", "generalisation", "recon_vs_disentanglement",
-               "traversals_beta1_vs_best", "capacity_kl_per_latent"):
+               "traversals_beta1_vs_best", "capacity_kl_per_latent",
+               "kl_decomposition"):
     assert f"plots/{name}.png" in text
     with Image.open(out / "plots" / f"{name}.png") as image:
       assert min(image.size) >= 200

@@ -1,5 +1,6 @@
 """The evaluation suite and the evaluate CLI on a tiny trained population."""
 
+import dataclasses
 import json
 import pathlib
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from betavae_jax import input_pipeline
 from betavae_jax import train
 from betavae_jax.evaluation import suite
 
@@ -85,3 +87,22 @@ def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
     assert spread["min"] <= spread["mean"] <= spread["max"]
     assert "spread" not in alone
   assert len(report["udr"]["lasso"]["spread"]) == 2
+
+
+def test_split_images_read_the_split_asked_for(test_config):
+  dataset = input_pipeline.load_dataset(test_config.data)
+  everything = dataset.source.read(np.arange(len(dataset.source)))
+  by_split = {s: {everything[i].tobytes() for i in indices}
+              for s, indices in (("train", dataset.train_indices),
+                                 ("eval", dataset.eval_indices))}
+  for split in ("train", "eval"):
+    images, used = suite.split_images(dataset, 40, split)
+    assert used == split and len(images) == 40
+    own = sum(x.tobytes() in by_split[split] for x in images)
+    other = sum(x.tobytes() in by_split[{"train": "eval",
+                                         "eval": "train"}[split]]
+                for x in images)
+    assert own == 40 and other < 40, split
+  no_held_out = dataclasses.replace(dataset,
+                                    eval_indices=dataset.eval_indices[:0])
+  assert suite.split_images(no_held_out, 8, "eval")[1] == "train"

@@ -118,37 +118,42 @@ def disentanglement_scalars(data: ground_truth.GroundTruthData,
                                                    metrics)]
 
 
-def held_out_images(dataset: input_pipeline.Dataset,
-                    num_images: int) -> tuple[np.ndarray, str]:
-  """Up to `num_images` held-out images and their split's name.
+def split_images(dataset: input_pipeline.Dataset, num_images: int,
+                 split: str = "eval") -> tuple[np.ndarray, str]:
+  """Up to `num_images` images of a split, and the split they came from.
 
   The same fixed random subset the ELBO evaluation reads; without a
   held-out split, training images ('train').
   """
-  split = "eval" if len(dataset.eval_indices) else "train"
-  pool = len(dataset.eval_indices) or len(dataset.train_indices)
+  if not len(dataset.eval_indices):
+    split = "train"
+  pool = len(dataset.eval_indices if split == "eval"
+             else dataset.train_indices)
   n = min(num_images, pool)
-  return next(input_pipeline.eval_batches(dataset, n, n)), split
+  return next(input_pipeline.eval_batches(dataset, n, n, split=split)), split
 
 
-def latent_scalars(encode: Encode, images: np.ndarray,
-                   key: jax.Array) -> list[dict]:
+def latent_scalars(encode: Encode, images: np.ndarray, key: jax.Array,
+                   num_samples: int | None = None) -> list[dict]:
   """Per member: the KL's parts over `images`, and two active-unit counts.
 
   MI, TC and dim-KL come from the full-mixture estimator
   (`kl_decomposition.dataset_decomposition`: q(z) mixes over all the
-  images, one z drawn per image), whose one setting, the image count, is
-  logged with them. `active_units` is Burda et al.'s Cov_x(E_q[z|x]) >
-  0.01, `active_latents` the mean KL > 0.01 count the train step logs.
+  images; z drawn from `num_samples` of them, by default one per image),
+  whose settings, the image and sample counts, are logged with them;
+  `kl_mc` is the three parts' sum, the Monte-Carlo KL of the same draws.
+  `active_units` is Burda et al.'s Cov_x(E_q[z|x]) > 0.01,
+  `active_latents` the mean KL > 0.01 count the train step logs.
   """
   mean, logvar = _encode_batched(encode, images)
   out = []
   for m, lv in zip(mean, logvar):
-    parts = kl_decomposition.dataset_decomposition(key, m, lv)
+    parts = kl_decomposition.dataset_decomposition(key, m, lv, num_samples)
     kl_dims = np.mean(np.asarray(losses.kl_per_dimension(m, lv)), axis=0)
     out.append({"mi": parts["mi"], "tc": parts["tc"],
-                "dim_kl": parts["dim_kl"],
+                "dim_kl": parts["dim_kl"], "kl_mc": parts["kl_mc"],
                 "decomposition_images": parts["num_images"],
+                "decomposition_samples": parts["num_samples"],
                 "active_units": kl_decomposition.active_units(m),
                 "active_latents": int(np.sum(
                     kl_dims > losses.ACTIVE_KL_NATS))})
@@ -157,13 +162,17 @@ def latent_scalars(encode: Encode, images: np.ndarray,
 
 def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
                 num_samples: int = iwae.DEFAULT_NUM_SAMPLES,
-                num_images: int = IWAE_IMAGES) -> list[dict]:
-  """Per member: the IWAE bound on log p(x), averaged over held-out images.
+                num_images: int = IWAE_IMAGES,
+                split: str = "eval") -> list[dict]:
+  """Per member: the IWAE bound on log p(x), averaged over a split's images.
+
+  Held-out images by default; `split='train'` gives the training images'
+  bound, whose difference from the held-out one measures generalisation.
 
   Images go IWAE_BATCH at a time and samples IWAE_CHUNK at a time, so
   memory stays that of one decoder call whatever K and the image count.
   """
-  images, split = held_out_images(run.dataset, num_images)
+  images, split = split_images(run.dataset, num_images, split)
   mean, logvar = _encode_batched(run.encode_fn(), images)  # (P, n, D)
   _, decode = run.jitted_population()
   obj = run.config.objective

@@ -35,6 +35,10 @@ METRIC_COLUMNS = (("beta_vae.eval_accuracy", "BetaVAE"),
                   ("factor_vae.eval_accuracy", "FactorVAE"),
                   ("mig.mig", "MIG"), ("dci.disentanglement", "DCI"),
                   ("sap.sap", "SAP"), ("udr", "UDR"))
+# The KL's parts, in the order the stacked figure piles them.
+MECHANISM_TERMS = ("mi", "tc", "dim_kl")
+MECHANISM_TITLES = {"mi": "index-code MI", "tc": "total correlation",
+                    "dim_kl": "dimension-wise KL"}
 BEST_BY = "mig.mig"  # Which score picks the "best beta" for the traversals.
 DPI = 100
 # A monotone trend counts when Spearman's rho over the betas is this strong.
@@ -65,8 +69,19 @@ def member_rows(workdir: str) -> list[dict]:
           row[f"{metric}.{k}"] = v
     if udr is not None:
       row["udr"] = udr[i]
+    if "mechanism" in report:
+      row.update(_mechanism_row(report["mechanism"]["members"][i]))
     rows.append(row)
   return rows
+
+
+def _mechanism_row(member: dict) -> dict:
+  """The KL's parts and the training images' IWAE bound, flat."""
+  row = {k: member[k] for k in MECHANISM_TERMS + (
+      "kl_mc", "active_units", "decomposition_images")}
+  row["iwae.train"] = member["iwae_train"]["log_likelihood"]
+  row["iwae.train_se"] = member["iwae_train"]["std_error"]
+  return row
 
 
 def _eval_path(workdir: str) -> str:
@@ -170,6 +185,8 @@ def claims(runs: dict[str, list[dict]], workdirs: dict[str, str]) -> list[str]:
       + _verdict(rho_g >= TREND_RHO)
       + (" (a gap this small means the models do not overfit yet, so there "
          "is little for beta to close)" if relative < 0.02 else ""))
+  if "mi" in sweep[0]:
+    out.extend(mechanism_claims(runs))
   if "anneal" in runs:
     out.append(_anneal_claim(runs, workdirs))
   if "capacity" in workdirs:
@@ -188,6 +205,64 @@ def claims(runs: dict[str, list[dict]], workdirs: dict[str, str]) -> list[str]:
         f"larger model of each pair, 32 vs 10 latents and MLP vs conv, never "
         f"needs a smaller beta): " + _verdict(ok))
   return out
+
+
+def mechanism_claims(runs: dict[str, list[dict]]) -> list[str]:
+  """The claims about why beta works: the KL's parts and the IWAE gap."""
+  out, sweep = [], runs["sweep"]
+  betas = by_beta(sweep, "mi")[0]
+  for term, claim in (
+      ("tc", "*Total correlation falls as beta grows* (the seed's \"more "
+       "independent latents\")"),
+      ("mi", "*The index-code MI falls as beta grows* (the price paid in "
+       "reconstruction)")):
+    _, values, _ = by_beta(sweep, term)
+    rho = _rho(betas, values)
+    out.append(
+        f"- {claim}: {MECHANISM_TITLES[term]} "
+        + ", ".join(f"{v:.2f}" for v in values) + " nats for beta = "
+        + ", ".join(f"{b:g}" for b in betas)
+        + f"; rho = {rho:+.2f} (test: rho <= -{TREND_RHO}): "
+        + _verdict(bool(rho <= -TREND_RHO)))
+  gaps = [dict(r, gap=r["iwae.log_likelihood"] - r["iwae.train"],
+               gap_se=np.hypot(r["iwae.std_error"], r["iwae.train_se"]))
+          for r in sweep]
+  _, gap, _ = by_beta(gaps, "gap")
+  _, gap_se, _ = by_beta(gaps, "gap_se")
+  rho = _rho(betas, gap)
+  resolved = np.abs(gap) > 2 * gap_se
+  out.append(
+      "- *Stronger regularisation generalises better*, by the IWAE bound "
+      "(held-out minus training log-likelihood, nats; 0 = no gap): "
+      + ", ".join(f"{g:+.2f} ± {e:.2f}" for g, e in zip(gap, gap_se))
+      + " for beta = " + ", ".join(f"{b:g}" for b in betas)
+      + f" (± one standard error over images); rho(beta, gap) = {rho:+.2f}; "
+      f"{int(resolved.sum())} of {len(gap)} gaps exceed two standard errors "
+      f"(test: the gap shrinks toward 0 as beta grows, rho >= {TREND_RHO}, "
+      "and the gaps are resolved, larger than two standard errors at "
+      "beta = 1): " + _verdict(bool(
+          rho >= TREND_RHO and resolved[list(betas).index(1.0)])))
+  if "tcvae" in runs and "mi" in runs["tcvae"][0]:
+    out.append(_tcvae_claim(runs))
+  return out
+
+
+def _tcvae_claim(runs: dict[str, list[dict]]) -> str:
+  """beta-TCVAE against the beta-VAE at the same beta (seed of the grid)."""
+  tcvae = {r["beta"]: r for r in runs["tcvae"]}
+  seed = min(r["seed"] for r in runs["tcvae"])
+  vae = {r["beta"]: r for r in runs["sweep"] if r["seed"] == seed}
+  shared = [b for b in sorted(tcvae) if b > 1 and b in vae]
+  cells = [f"beta = {b:g}: TC {tcvae[b]['tc']:.2f} vs {vae[b]['tc']:.2f}, "
+           f"MI {tcvae[b]['mi']:.2f} vs {vae[b]['mi']:.2f}" for b in shared]
+  ok = (bool(all(tcvae[b]["tc"] < vae[b]["tc"] and
+                 tcvae[b]["mi"] > vae[b]["mi"] for b in shared))
+        if shared else None)
+  return (
+      "- *beta-TCVAE lowers the total correlation without paying in MI* "
+      "(beta-TCVAE vs beta-VAE, seed "
+      f"{seed}, nats): " + "; ".join(cells) + " (test: at every beta > 1 "
+      "a lower TC and a higher MI than the beta-VAE): " + _verdict(ok))
 
 
 def _param_counts(runs: dict, workdirs: dict[str, str]) -> str:
@@ -355,6 +430,44 @@ def plot_generalisation(rows: list[dict], out: str) -> str:
   return _save(fig, out, "generalisation")
 
 
+def plot_mechanism(runs: dict[str, list[dict]], out: str) -> str:
+  """The KL's parts stacked against beta, and the IWAE bound per split."""
+  objectives = [(n, t) for n, t in (("sweep", "beta-VAE"),
+                                    ("tcvae", "beta-TCVAE"))
+                if n in runs and "mi" in runs[n][0]]
+  fig, axes = plt.subplots(1, len(objectives) + 1,
+                           figsize=(4.6 * (len(objectives) + 1), 3.8),
+                           squeeze=False)
+  for ax, (name, title) in zip(axes.flat, objectives):
+    betas = by_beta(runs[name], "mi")[0]
+    x, bottom = np.arange(len(betas)), np.zeros(len(betas))
+    for term in MECHANISM_TERMS:
+      values = by_beta(runs[name], term)[1]
+      ax.bar(x, values, bottom=bottom, label=MECHANISM_TITLES[term])
+      bottom += values
+    ax.plot(x, by_beta(runs[name], "eval.kl")[1], "k_", markersize=18,
+            label="held-out KL")
+    ax.set_xticks(x, [f"{b:g}" for b in betas])
+    ax.set_xlabel("beta")
+    ax.set_ylabel("nats")
+    ax.set_title(f"{title}: the KL's parts (training images)")
+    ax.legend(fontsize=8)
+  ax = axes.flat[-1]
+  for key, se, label in (("iwae.train", "iwae.train_se", "training images"),
+                         ("iwae.log_likelihood", "iwae.std_error",
+                          "held-out images")):
+    betas, mean, _ = by_beta(runs["sweep"], key)
+    ax.errorbar(betas, mean, yerr=by_beta(runs["sweep"], se)[1], marker="o",
+                capsize=3, label=label)
+  ax.set_xscale("log", base=2)
+  ax.set_xlabel("beta")
+  ax.set_ylabel("IWAE log p(x) (nats)")
+  ax.set_title("beta-VAE: IWAE bound (bars: standard error)")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  return _save(fig, out, "kl_decomposition")
+
+
 def plot_anneal(runs: dict[str, list[dict]], workdirs: dict[str, str],
                 out: str) -> str:
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -469,6 +582,49 @@ def beta_table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
+def mechanism_table(runs: dict[str, list[dict]]) -> str:
+  """Per beta of each objective: the KL's parts and the IWAE bounds."""
+  columns = [("eval.kl", "held-out KL", 2), ("mi", "MI", 2), ("tc", "TC", 2),
+             ("dim_kl", "dim-KL", 2), ("kl_mc", "MI + TC + dim-KL", 2),
+             ("active", "active (KL)", 1),
+             ("active_units", "active (Burda)", 1),
+             ("iwae.log_likelihood", "IWAE held-out", 1),
+             ("iwae.train", "IWAE train", 1)]
+  lines = ["| run | beta | " + " | ".join(t for _, t, _ in columns) + " |",
+           "|---" * (len(columns) + 2) + "|"]
+  for name, rows in runs.items():
+    if "mi" not in rows[0]:
+      continue
+    table = {k: by_beta(rows, k) for k, _, _ in columns}
+    for i, beta in enumerate(table["mi"][0]):
+      lines.append(f"| {name} | {beta:g} | " + " | ".join(
+          _fmt(table[k][1][i], table[k][2][i], d) for k, _, d in columns)
+                   + " |")
+  return "\n".join(lines)
+
+
+def _mechanism_section(study, runs: dict[str, list[dict]]) -> str:
+  """The KL decomposition's table, with its estimators' settings."""
+  if "mi" not in runs["sweep"][0]:
+    return ""
+  m = study.mechanism
+  images = int(runs["sweep"][0]["decomposition_images"])
+  return f"""## Why beta works: the KL's parts
+
+E_x KL(q(z|x) || p(z)) = MI (index-code mutual information) + TC (total
+correlation of q(z)) + dim-KL (sum of KL(q(z_j) || p(z_j))). Each part is
+estimated with q(z) the exact mixture of the posteriors of {images:,}
+random training images, z drawn from {m.decomposition_samples:,} of them
+(so MI is at most log {images:,} = {np.log(images):.1f} nats); their sum is
+the Monte-Carlo KL of the same draws, beside the held-out KL of the first
+table. The IWAE bound on log p(x) uses K = {m.iwae_samples:,} samples on
+{m.iwae_images:,} held-out and as many training images. Active (Burda) counts
+latents with Cov_x(E_q[z|x]) > 0.01. Mean ± half the range over seeds.
+
+{mechanism_table(runs)}
+"""
+
+
 def _best_beta(rows: list[dict]) -> float:
   betas, score, _ = by_beta(rows, BEST_BY)
   return float(betas[int(np.nanargmax(score))])
@@ -528,6 +684,8 @@ def write_report(study, workdir: str, out: str, hardware: str,
     plots["capacity"] = plot_capacity(workdirs["capacity"], out)
   if any(n in runs for n in ("conv_z32", "mlp_z10", "mlp_z32")):
     plots["grid"] = plot_grid(runs, out)
+  if "mi" in sweep[0]:
+    plots["mechanism"] = plot_mechanism(runs, out)
   config = study.runs["sweep"]
   total = sum(_timing(wd).get(k, 0) for wd in workdirs.values()
               for k in ("train_seconds", "eval_seconds"))
@@ -572,6 +730,7 @@ Each row: mean ± half the range over seeds {sorted({r['seed'] for r in sweep})}
 
 {chr(10).join(claims(runs, workdirs))}
 
+{_mechanism_section(study, runs)}
 ## Against the published ranges
 
 The beta-VAE paper reports a near-perfect BetaVAE score for beta-VAE against

@@ -29,6 +29,7 @@ import numpy as np
 
 from betavae_jax import config_json
 from betavae_jax import input_pipeline
+from betavae_jax import iwae
 from betavae_jax import process
 from betavae_jax import train
 from betavae_jax import trained_run
@@ -64,13 +65,16 @@ def train_run(config, workdir: str) -> bool:
 
 
 def score_run(workdir: str, step: int, metrics, scale: float,
-              points: tuple[int, int], seed: int,
-              elbo_examples: int) -> dict:
+              points: tuple[int, int], seed: int, elbo_examples: int,
+              mechanism: dict | None = None) -> dict:
   """The run's eval/metrics_<step>.json, computed once per settings.
 
-  Holds the metric suite (and UDR) per member, plus 'elbo': the ELBO terms
-  of the final parameters on `elbo_examples` held-out and as many training
-  images, for the generalisation comparison.
+  Holds the metric suite (with the IWAE bound on held-out images, and UDR)
+  per member, plus 'elbo': the ELBO terms of the final parameters on
+  `elbo_examples` held-out and as many training images, for the
+  generalisation comparison; with `mechanism` settings, also 'mechanism'
+  (`mechanism_scores`). Each part is recomputed only when its settings
+  change.
   """
   path = os.path.join(workdir, "eval", f"metrics_{step}.json")
   done = {}
@@ -81,26 +85,56 @@ def score_run(workdir: str, step: int, metrics, scale: float,
   stale_scores = (done.get("scale"), done.get("points"),
                   sorted(done.get("metrics", ()))) != settings
   stale_elbo = done.get("elbo", {}).get("num_examples") != elbo_examples
-  if not (stale_scores or stale_elbo):
+  stale_mechanism = (mechanism is not None and
+                     done.get("mechanism", {}).get("settings") != mechanism)
+  if not (stale_scores or stale_elbo or stale_mechanism):
     return done
+  iwae_settings = mechanism or {}
   if stale_scores:
-    elbo = done.get("elbo")
-    done = suite.evaluate_run(workdir, step, tuple(metrics), seed=seed,
-                              scale=scale, num_train=points[0],
-                              num_test=points[1])
+    kept = {k: done[k] for k in ("elbo", "mechanism") if k in done}
+    done = suite.evaluate_run(
+        workdir, step, tuple(metrics), seed=seed, scale=scale,
+        num_train=points[0], num_test=points[1],
+        iwae_samples=iwae_settings.get("iwae_samples",
+                                       iwae.DEFAULT_NUM_SAMPLES),
+        iwae_images=iwae_settings.get("iwae_images", suite.IWAE_IMAGES))
     done.pop("path")
-    done.update(scale=scale, points=list(points), metrics=list(metrics))
-    if elbo is not None:
-      done["elbo"] = elbo
+    done.update(scale=scale, points=list(points), metrics=list(metrics),
+                **kept)
+  run = None
   if stale_elbo:
-    done["elbo"] = elbo_by_split(
-        trained_run.load(workdir, step, in_memory=False), elbo_examples)
+    run = trained_run.load(workdir, step, in_memory=False)
+    done["elbo"] = elbo_by_split(run, elbo_examples)
+  if stale_mechanism:
+    run = run or trained_run.load(workdir, step, in_memory=False)
+    done["mechanism"] = mechanism_scores(run, jax.random.key(seed),
+                                         mechanism)
   config_json.write(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (
       time.perf_counter() - start)
   config_json.write(os.path.join(workdir, TIMING_FILE), timing)
   return done
+
+
+def mechanism_scores(run: trained_run.TrainedRun, key: jax.Array,
+                     settings: dict) -> dict:
+  """Per member: the KL's parts on training images, and their IWAE bound.
+
+  The decomposition mixes q(z) over `decomposition_images` training
+  images (so MI is at most log of that count) with z drawn from
+  `decomposition_samples` of them. The training images' IWAE bound uses
+  the held-out bound's settings (`iwae_samples`, `iwae_images`), so the two
+  differ only in the images.
+  """
+  images, split = suite.split_images(
+      run.dataset, settings["decomposition_images"], "train")
+  parts = suite.latent_scalars(run.encode_fn(), images, key,
+                               settings["decomposition_samples"])
+  bounds = suite.iwae_scores(run, key, settings["iwae_samples"],
+                             settings["iwae_images"], split="train")
+  return {"settings": settings, "split": split,
+          "members": [dict(p, iwae_train=b) for p, b in zip(parts, bounds)]}
 
 
 @flax.struct.dataclass
@@ -152,7 +186,9 @@ def main(argv) -> None:
       return
     score_run(run_dir, config.train.num_train_steps, study.metrics[name],
               study.metric_scale, tuple(study.metric_points),
-              study.metric_seed, config.train.eval_num_examples)
+              study.metric_seed, config.train.eval_num_examples,
+              (study.mechanism.to_dict() if name in study.mechanism_runs
+               else None))
   hardware = (f"{os.cpu_count()} CPU cores ({platform.machine()}), "
               f"{jax.default_backend()} backend: "
               f"{', '.join(str(d) for d in jax.devices())}")

@@ -29,14 +29,11 @@ import numpy as np
 
 from betavae_jax import base_config
 from betavae_jax.datasets import dsprites
-from betavae_jax.datasets import dsprites_builder
 from betavae_jax.datasets import errors
 from betavae_jax.datasets import ground_truth
 from betavae_jax.datasets import prefetch
-from betavae_jax.datasets import records
 from betavae_jax.datasets import sources
 from betavae_jax.datasets import synthetic
-from betavae_jax.datasets import tfds_images
 
 DataError = errors.DataError
 _BLOCK_IMAGES = 1024  # Images read per call (see the module docstring).
@@ -111,6 +108,9 @@ def rendered_dsprites(data_config: ml_collections.ConfigDict) -> Dataset:
   if data_config.name != "dsprites":
     raise DataError(f"Only dSprites can be rendered; config.data.name is "
                     f"{data_config.name!r}.")
+  # tensorflow-datasets loads on first use only: the loop imports this module.
+  # pylint: disable-next=g-import-not-at-top
+  from betavae_jax.datasets import dsprites_builder
   builder = dsprites_builder.BetavaeDsprites
   return _split(data_config, dsprites.RenderedSource(), dsprites.DSprites(),
                 dsprites.DSprites.pixel_max,
@@ -152,6 +152,12 @@ def _load_source(data_config: ml_collections.ConfigDict):
     images = truth.images_from_indices(np.arange(truth.num_examples))
     source = _held(data_config, sources.ArraySource(images), binary=True)
     return source, truth, truth.pixel_max, "synthetic"
+  # tensorflow-datasets loads on first use only: the loop imports this module.
+  # pylint: disable=g-import-not-at-top
+  from betavae_jax.datasets import dsprites_builder
+  from betavae_jax.datasets import records
+  from betavae_jax.datasets import tfds_images
+  # pylint: enable=g-import-not-at-top
   if data_config.name == "dsprites":
     builder = dsprites_builder.prepared_builder(
         data_config.source, data_config.path, data_config.data_dir,

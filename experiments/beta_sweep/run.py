@@ -109,12 +109,29 @@ def score_run(workdir: str, step: int, metrics, scale: float,
     run = run or trained_run.load(workdir, step, in_memory=False)
     done["mechanism"] = mechanism_scores(run, jax.random.key(seed),
                                          mechanism)
+    _match_held_out_iwae(done, run, jax.random.key(seed), mechanism)
   config_json.write(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (
       time.perf_counter() - start)
   config_json.write(os.path.join(workdir, TIMING_FILE), timing)
   return done
+
+
+def _match_held_out_iwae(done: dict, run: trained_run.TrainedRun,
+                         key: jax.Array, settings: dict) -> None:
+  """Rescores the held-out IWAE bound if its K differs from the training one.
+
+  The suite's held-out bound is kept with the scores, so a change of
+  `iwae_samples` alone would otherwise leave the two splits' bounds
+  computed with different K and their gap meaningless.
+  """
+  held_out = [m["scores"].get("iwae", {}) for m in done["members"]]
+  if all(b.get("num_samples") == settings["iwae_samples"] for b in held_out):
+    return
+  for member, bound in zip(done["members"], suite.iwae_scores(
+      run, key, settings["iwae_samples"], settings["iwae_images"])):
+    member["scores"]["iwae"] = bound
 
 
 def mechanism_scores(run: trained_run.TrainedRun, key: jax.Array,

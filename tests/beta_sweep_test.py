@@ -42,6 +42,7 @@ def test_smoke_study_writes_the_report(tmp_path):
     assert sum(claim in v for v in verdicts) == 1, claim
   assert "## Why beta works: the KL's parts" in text
   assert "\n| tcvae | 4 | " in text  # The decomposition table's rows.
+  assert "\n| capacity | - | " in text  # Capacity has no beta.
   for name in ("tradeoffs", "generalisation", "recon_vs_disentanglement",
                "traversals_beta1_vs_best", "capacity_kl_per_latent",
                "kl_decomposition"):

@@ -582,8 +582,12 @@ def beta_table(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
-def mechanism_table(runs: dict[str, list[dict]]) -> str:
-  """Per beta of each objective: the KL's parts and the IWAE bounds."""
+def mechanism_table(runs: dict[str, list[dict]], study) -> str:
+  """Per beta of each objective: the KL's parts and the IWAE bounds.
+
+  The capacity objective has no beta (gamma |KL - C| replaces beta KL), so
+  its rows show '-' rather than the config's unused default.
+  """
   columns = [("eval.kl", "held-out KL", 2), ("mi", "MI", 2), ("tc", "TC", 2),
              ("dim_kl", "dim-KL", 2), ("kl_mc", "MI + TC + dim-KL", 2),
              ("active", "active (KL)", 1),
@@ -596,8 +600,10 @@ def mechanism_table(runs: dict[str, list[dict]]) -> str:
     if "mi" not in rows[0]:
       continue
     table = {k: by_beta(rows, k) for k, _, _ in columns}
+    uses_beta = study.runs[name].objective.name != "capacity"
     for i, beta in enumerate(table["mi"][0]):
-      lines.append(f"| {name} | {beta:g} | " + " | ".join(
+      shown = f"{beta:g}" if uses_beta else "-"
+      lines.append(f"| {name} | {shown} | " + " | ".join(
           _fmt(table[k][1][i], table[k][2][i], d) for k, _, d in columns)
                    + " |")
   return "\n".join(lines)
@@ -621,7 +627,7 @@ table. The IWAE bound on log p(x) uses K = {m.iwae_samples:,} samples on
 {m.iwae_images:,} held-out and as many training images. Active (Burda) counts
 latents with Cov_x(E_q[z|x]) > 0.01. Mean ± half the range over seeds.
 
-{mechanism_table(runs)}
+{mechanism_table(runs, study)}
 """
 
 

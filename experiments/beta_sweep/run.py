@@ -52,11 +52,16 @@ def train_run(config, workdir: str) -> bool:
 
   Returns:
     Whether the run reached its last step (False after SIGTERM / SIGINT,
-    which save a checkpoint and return early).
+    which save a checkpoint and return early, or stop start-up before
+    anything is written).
   """
   start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
-  state = train.train_and_evaluate(config, workdir)
+  try:
+    state = train.train_and_evaluate(config, workdir)
+  except train.Preempted as e:
+    logging.info("%s", e)
+    return False
   timing = read_timing(workdir)
   timing["train_seconds"] = timing.get("train_seconds", 0.0) + (
       time.perf_counter() - start)

@@ -264,6 +264,20 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
   return [s for s in study.eval_steps(preset) if s in saved]
 
 
+def _train(config, workdir: str) -> bool:
+  """Trains or resumes a run; whether it reached its last step.
+
+  SIGTERM / SIGINT save and return early, or stop start-up before anything
+  is written (`train.Preempted`); either way the same command resumes.
+  """
+  try:
+    state = train.train_and_evaluate(config, workdir)
+  except train.Preempted as e:
+    logging.info("%s", e)
+    return False
+  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -272,11 +286,9 @@ def main(argv) -> None:
   for preset in _RUNS.value:
     config = study.get_config(preset)
     workdir = os.path.join(_WORKDIR.value, preset)
-    if _TRAIN.value:
-      state = train.train_and_evaluate(config, workdir)
-      if int(jax.device_get(state.step[0])) < config.train.num_train_steps:
-        logging.info("Interrupted; run the same command again to resume.")
-        return
+    if _TRAIN.value and not _train(config, workdir):
+      logging.info("Interrupted; run the same command again to resume.")
+      return
     results = os.path.join(out, "results", preset)
     if not os.path.isdir(workdir):
       logging.info("No run in %s yet: %s is reported as not started.",

@@ -18,8 +18,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.name = "dsprites"  # The default workdir is runs/<name>.
   config.seed = 0  # Parameter init and latent noise of a single run.
   config.init_from = config_dict.placeholder(str)  # Another run's workdir.
-  # XLA's on-disk cache of compiled programs ('' turns it off): a resumed
-  # or repeated run skips the compile (and on a GPU, the autotuning).
+  # XLA's on-disk cache of compiled programs ('' leaves JAX's setting, off
+  # unless JAX_COMPILATION_CACHE_DIR is set): a resumed or repeated run
+  # skips the compile (and on a GPU, the autotuning).
   config.compilation_cache_dir = "~/.cache/betavae_jax/xla"
 
   config.data = ml_collections.ConfigDict(dict(

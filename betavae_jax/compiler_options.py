@@ -52,7 +52,10 @@ def jit(fun: Callable, **kwargs: Any) -> Callable:
 
 
 def use_persistent_cache(directory: str) -> None:
-  """Keeps compiled programs in `directory` ('' : off), for the process.
+  """Keeps compiled programs in `directory`, for the process.
+
+  '' leaves JAX's own setting: off, unless JAX_COMPILATION_CACHE_DIR names
+  a directory (the test suite shares one across its processes that way).
 
   JAX's own cache, keyed by the program, these options, the backend and
   the jaxlib version; it stores programs that took 1 s or more to compile.

@@ -9,6 +9,9 @@ from betavae_jax import base_config
 def get_config():
   config = base_config.base_config()
   config.name = "test"
+  # Tests leave the user's cache alone; tests/conftest.py gives the session
+  # (its subprocesses included) one cache of its own.
+  config.compilation_cache_dir = ""
   config.data.name = "synthetic"
   config.data.eval_fraction = 0.1
   config.model.conv_channels = (8, 8, 16)

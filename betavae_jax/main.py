@@ -50,9 +50,7 @@ def main(argv):
   logging.info("Workdir: %s", os.path.abspath(workdir))
   logging.info("JAX %s on %s", jax.__version__, jax.devices())
   try:
-    train.train_and_evaluate(config, workdir)
-  except train.Preempted as e:
-    logging.info("%s", e)
+    train.train_or_resume(config, workdir)
   except (config_validation.ConfigError, input_pipeline.DataError,
           checkpointing.ShapeMismatchError,
           checkpointing.DataVersionError) as e:

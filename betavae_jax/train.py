@@ -520,6 +520,23 @@ def train_and_evaluate(
       return _train(config, workdir, preemption, hooks)
 
 
+def train_or_resume(config: ml_collections.ConfigDict, workdir: str) -> bool:
+  """`train_and_evaluate` for callers that rerun one command until it is done.
+
+  Returns:
+    Whether the run reached its last step. False after SIGTERM / SIGINT,
+    which save a checkpoint and return early, or stop start-up before
+    anything is written (`Preempted`, logged); either way calling again
+    resumes. Every other error propagates as from `train_and_evaluate`.
+  """
+  try:
+    state = train_and_evaluate(config, workdir)
+  except Preempted as e:
+    logging.info("%s", e)
+    return False
+  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str,
            preemption: _Preemption,
            hooks: hooks_lib.HookFactory) -> TrainState:

@@ -67,8 +67,9 @@ def test_results_lead_with_the_shipped_models_as_recorded():
     assert cells[5] == f"{facts['heldout']['active_latents']:.0f}"
     assert cells[8] == f"{facts['scores']['mig.mig']:.3f}"
   # The README's one picture is of a shipped model at its step.
-  assert README.read_text().count("![") == 1
+  text = README.read_text()
+  assert text.count("![") == 1
   gif = re.search(r"\]\((experiments/reproduction/plots/(\w+)/(\d+)/"
-                  r"traversal_0\.gif)\)", README.read_text())
+                  r"traversal_0\.gif)\)", text)
   assert gif and (README.parent / gif.group(1)).is_file()
   assert int(gif.group(3)) == pretrained.info(gif.group(2))["step"]

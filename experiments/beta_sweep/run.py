@@ -57,16 +57,12 @@ def train_run(config, workdir: str) -> bool:
   """
   start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
-  try:
-    state = train.train_and_evaluate(config, workdir)
-  except train.Preempted as e:
-    logging.info("%s", e)
-    return False
+  finished = train.train_or_resume(config, workdir)
   timing = read_timing(workdir)
   timing["train_seconds"] = timing.get("train_seconds", 0.0) + (
       time.perf_counter() - start)
   config_json.write(os.path.join(workdir, TIMING_FILE), timing)
-  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
+  return finished
 
 
 def score_run(workdir: str, step: int, metrics, scale: float,

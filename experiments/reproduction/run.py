@@ -264,20 +264,6 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
   return [s for s in study.eval_steps(preset) if s in saved]
 
 
-def _train(config, workdir: str) -> bool:
-  """Trains or resumes a run; whether it reached its last step.
-
-  SIGTERM / SIGINT save and return early, or stop start-up before anything
-  is written (`train.Preempted`); either way the same command resumes.
-  """
-  try:
-    state = train.train_and_evaluate(config, workdir)
-  except train.Preempted as e:
-    logging.info("%s", e)
-    return False
-  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
-
-
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -286,7 +272,7 @@ def main(argv) -> None:
   for preset in _RUNS.value:
     config = study.get_config(preset)
     workdir = os.path.join(_WORKDIR.value, preset)
-    if _TRAIN.value and not _train(config, workdir):
+    if _TRAIN.value and not train.train_or_resume(config, workdir):
       logging.info("Interrupted; run the same command again to resume.")
       return
     results = os.path.join(out, "results", preset)

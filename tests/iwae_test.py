@@ -63,7 +63,7 @@ def test_one_sample_is_the_elbo_estimate():
   one = iwae.log_weights(_log_px_z(z, x), z, mean, logvar)[0]
   np.testing.assert_allclose(bound, np.asarray(one), rtol=1e-5, atol=1e-5)
   elbo = _closed_form_elbo(log_px, post_mean, post_cov, mean, logvar)
-  se = np.std(bound - elbo) / math.sqrt(len(x))
+  se = float(np.std(bound - elbo)) / math.sqrt(len(x))
   assert np.mean(bound) == pytest.approx(np.mean(elbo), abs=4 * se)
   assert np.mean(elbo) < np.mean(log_px) - 0.1  # The bound is loose here.
 

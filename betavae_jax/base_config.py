@@ -67,6 +67,10 @@ def base_config() -> ml_collections.ConfigDict:
       # 'flax': flax.linen Conv/ConvTranspose, the reference. Same
       # parameters, so checkpoints move between them.
       conv_impl="fast",
+      # Initialiser of every conv and dense kernel: one of
+      # models.KERNEL_INITS (flax's default 'lecun_normal', 'he_uniform',
+      # 'he_normal', 'glorot_uniform', ...); docs/initialisation.md.
+      kernel_init="lecun_normal",
   ))
 
   config.objective = ml_collections.ConfigDict(dict(

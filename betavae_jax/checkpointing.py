@@ -25,6 +25,9 @@ import orbax.checkpoint as ocp
 # Fields whose change alters parameter shapes or the population, so a
 # checkpoint written under one value cannot be resumed under another.
 SHAPE_FIELDS = ("model", "population", "image_shape", "optim.name")
+# Model fields that leave the parameters' shapes alone: the convolution
+# code and the initialiser (which a restored state no longer depends on).
+NOT_SHAPE_FIELDS = ("model.conv_impl", "model.kernel_init")
 
 
 ITEMS = ("state", "config", "meta")
@@ -349,7 +352,7 @@ def shape_mismatches(saved: Mapping, current: Mapping) -> list[str]:
   saved, current = _flatten(saved), _flatten(current)
   diffs = []
   for key in sorted(set(saved) | set(current)):
-    if not key.startswith(SHAPE_FIELDS):
+    if not key.startswith(SHAPE_FIELDS) or key in NOT_SHAPE_FIELDS:
       continue
     a, b = saved.get(key), current.get(key)
     if _normalise(a) != _normalise(b):

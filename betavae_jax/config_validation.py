@@ -157,6 +157,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
            f"must be one of {models.ARCHITECTURES}")
   _require(model.conv_impl in models.CONV_IMPLS, "model.conv_impl",
            model.conv_impl, f"must be one of {models.CONV_IMPLS}")
+  _require(model.kernel_init in models.KERNEL_INITS, "model.kernel_init",
+           model.kernel_init, f"must be one of {tuple(models.KERNEL_INITS)}")
   _require(model.latent_dim >= 1, "model.latent_dim", model.latent_dim,
            "must be >= 1")
   _require(model.dtype in ("float32", "bfloat16"), "model.dtype", model.dtype,

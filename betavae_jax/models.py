@@ -6,7 +6,7 @@ configs live elsewhere, so the same modules serve training, evaluation and
 other people's research code.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import functools
 import math
 from typing import Any
@@ -19,6 +19,7 @@ import ml_collections
 from betavae_jax import conv_ops
 
 Dtype = Any
+Initializer = Callable[..., jax.Array]
 
 ARCHITECTURES = ("conv", "mlp")
 CONV_IMPLS = ("fast", "flax")  # conv_ops layers, or flax's own (reference).
@@ -26,6 +27,19 @@ CONV_IMPLS = ("fast", "flax")  # conv_ops layers, or flax's own (reference).
 # the field) trained with, and what the modules built directly use. New
 # configs name theirs (base_config: 'fast').
 REFERENCE_CONV_IMPL = "flax"
+# Initialisers of every conv and dense kernel (`model.kernel_init`), by
+# name. He (Kaiming) scaling keeps the activations' variance through ReLU
+# layers, which halve it; LeCun, flax's default, does not.
+KERNEL_INITS = {
+    "lecun_normal": nn.initializers.lecun_normal,
+    "lecun_uniform": nn.initializers.lecun_uniform,
+    "he_normal": nn.initializers.he_normal,
+    "he_uniform": nn.initializers.he_uniform,
+    "glorot_normal": nn.initializers.glorot_normal,
+    "glorot_uniform": nn.initializers.glorot_uniform,
+}
+# flax's default: what a config without model.kernel_init trained with.
+REFERENCE_KERNEL_INIT = "lecun_normal"
 
 
 def reparameterize(key: jax.Array, mean: jax.Array,
@@ -40,22 +54,30 @@ def padded_size(size: int, factor: int) -> int:
   return -(-size // factor) * factor
 
 
-def conv_layer(impl: str, features: int, kernel_size: int,
-               dtype: Dtype) -> nn.Module:
+def conv_layer(impl: str, features: int, kernel_size: int, dtype: Dtype,
+               kernel_init: Initializer) -> nn.Module:
   """A 'SAME' stride-2 conv; both impls name their parameters alike."""
   if impl == "fast":
-    return conv_ops.Conv(features, kernel_size, dtype=dtype)
+    return conv_ops.Conv(features, kernel_size, dtype=dtype,
+                         kernel_init=kernel_init)
   return nn.Conv(features, (kernel_size,) * 2, strides=2, padding="SAME",
-                 dtype=dtype)
+                 dtype=dtype, kernel_init=kernel_init)
 
 
 def conv_transpose_layer(impl: str, features: int, kernel_size: int,
-                         dtype: Dtype) -> nn.Module:
+                         dtype: Dtype, kernel_init: Initializer) -> nn.Module:
   """A 'SAME' stride-2 transposed conv (kernel not flipped, as flax)."""
   if impl == "fast":
-    return conv_ops.ConvTranspose(features, kernel_size, dtype=dtype)
+    return conv_ops.ConvTranspose(features, kernel_size, dtype=dtype,
+                                  kernel_init=kernel_init)
   return nn.ConvTranspose(features, (kernel_size,) * 2, strides=(2, 2),
-                          padding="SAME", dtype=dtype)
+                          padding="SAME", dtype=dtype, kernel_init=kernel_init)
+
+
+def dense_layer(features: int, dtype: Dtype,
+                kernel_init: Initializer) -> nn.Dense:
+  """A dense layer with the model's compute dtype and kernel initialiser."""
+  return nn.Dense(features, dtype=dtype, kernel_init=kernel_init)
 
 
 class ConvEncoder(nn.Module):
@@ -71,6 +93,7 @@ class ConvEncoder(nn.Module):
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
   conv_impl: str = REFERENCE_CONV_IMPL
+  kernel_init: Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -82,12 +105,13 @@ class ConvEncoder(nn.Module):
                                                  (0, 0)])
     x = x.astype(self.dtype)
     for c in self.channels:
-      layer = conv_layer(self.conv_impl, c, self.kernel_size, self.dtype)
+      layer = conv_layer(self.conv_impl, c, self.kernel_size, self.dtype,
+                         self.kernel_init)
       x = nn.relu(layer(x))
     x = x.reshape(x.shape[:-3] + (-1,))
     for size in self.dense_sizes:
-      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
-    stats = nn.Dense(2 * self.latent_dim, dtype=self.dtype)(x)
+      x = nn.relu(dense_layer(size, self.dtype, self.kernel_init)(x))
+    stats = dense_layer(2 * self.latent_dim, self.dtype, self.kernel_init)(x)
     mean, logvar = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
     return mean, logvar
 
@@ -105,6 +129,7 @@ class ConvDecoder(nn.Module):
   kernel_size: int = 4
   dtype: Dtype = jnp.float32
   conv_impl: str = REFERENCE_CONV_IMPL
+  kernel_init: Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -114,16 +139,17 @@ class ConvDecoder(nn.Module):
     base_w = padded_size(width, factor) // factor
     x = z.astype(self.dtype)
     for size in self.dense_sizes:
-      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
+      x = nn.relu(dense_layer(size, self.dtype, self.kernel_init)(x))
     top = self.channels[-1]
-    x = nn.relu(nn.Dense(base_h * base_w * top, dtype=self.dtype)(x))
+    x = nn.relu(dense_layer(base_h * base_w * top, self.dtype,
+                            self.kernel_init)(x))
     x = x.reshape(x.shape[:-1] + (base_h, base_w, top))
     # Transposed convolutions walk the encoder's channels back down; the last
     # one maps to the image's channels.
     widths = list(self.channels[-2::-1]) + [out_channels]
     for i, c in enumerate(widths):
       x = conv_transpose_layer(self.conv_impl, c, self.kernel_size,
-                               self.dtype)(x)
+                               self.dtype, self.kernel_init)(x)
       if i < len(widths) - 1:
         x = nn.relu(x)
     return x[..., :height, :width, :].astype(jnp.float32)
@@ -135,13 +161,14 @@ class MLPEncoder(nn.Module):
   latent_dim: int
   hidden_sizes: Sequence[int] = (1200, 1200)
   dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     x = x.reshape(x.shape[:-3] + (-1,)).astype(self.dtype)
     for size in self.hidden_sizes:
-      x = nn.relu(nn.Dense(size, dtype=self.dtype)(x))
-    stats = nn.Dense(2 * self.latent_dim, dtype=self.dtype)(x)
+      x = nn.relu(dense_layer(size, self.dtype, self.kernel_init)(x))
+    stats = dense_layer(2 * self.latent_dim, self.dtype, self.kernel_init)(x)
     mean, logvar = jnp.split(stats.astype(jnp.float32), 2, axis=-1)
     return mean, logvar
 
@@ -152,13 +179,15 @@ class MLPDecoder(nn.Module):
   image_shape: tuple[int, int, int]
   hidden_sizes: Sequence[int] = (1200, 1200, 1200)
   dtype: Dtype = jnp.float32
+  kernel_init: Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
     x = z.astype(self.dtype)
     for size in self.hidden_sizes:
-      x = nn.tanh(nn.Dense(size, dtype=self.dtype)(x))
-    x = nn.Dense(math.prod(self.image_shape), dtype=self.dtype)(x)
+      x = nn.tanh(dense_layer(size, self.dtype, self.kernel_init)(x))
+    x = dense_layer(math.prod(self.image_shape), self.dtype,
+                    self.kernel_init)(x)
     return x.reshape(x.shape[:-1] + self.image_shape).astype(jnp.float32)
 
 
@@ -189,6 +218,11 @@ def create_model(config: ml_collections.ConfigDict,
                  image_shape: tuple[int, int, int]) -> BetaVAE:
   """Builds the model named by `config.name` for images of `image_shape`."""
   dtype = jnp.dtype(config.dtype)
+  init_name = kernel_init_of(config)
+  if init_name not in KERNEL_INITS:
+    raise ValueError(f"model.kernel_init must be one of "
+                     f"{tuple(KERNEL_INITS)}; got {init_name!r}.")
+  kernel_init = KERNEL_INITS[init_name]()
   if config.name == "conv":
     conv_impl = conv_impl_of(config)
     if conv_impl not in CONV_IMPLS:
@@ -197,15 +231,15 @@ def create_model(config: ml_collections.ConfigDict,
     shared = dict(channels=tuple(config.conv_channels),
                   dense_sizes=tuple(config.dense_sizes),
                   kernel_size=config.kernel_size, dtype=dtype,
-                  conv_impl=conv_impl)
+                  conv_impl=conv_impl, kernel_init=kernel_init)
     return BetaVAE(ConvEncoder(config.latent_dim, **shared),
                    ConvDecoder(tuple(image_shape), **shared))
   if config.name == "mlp":
     return BetaVAE(
         MLPEncoder(config.latent_dim, tuple(config.encoder_hidden),
-                   dtype=dtype),
+                   dtype=dtype, kernel_init=kernel_init),
         MLPDecoder(tuple(image_shape), tuple(config.decoder_hidden),
-                   dtype=dtype))
+                   dtype=dtype, kernel_init=kernel_init))
   raise ValueError(f"model.name must be one of {ARCHITECTURES}; "
                    f"got {config.name!r}.")
 
@@ -213,6 +247,11 @@ def create_model(config: ml_collections.ConfigDict,
 def conv_impl_of(config: ml_collections.ConfigDict) -> str:
   """The model config's conv_impl; REFERENCE_CONV_IMPL where it has none."""
   return config.get("conv_impl", REFERENCE_CONV_IMPL)
+
+
+def kernel_init_of(config: ml_collections.ConfigDict) -> str:
+  """The model config's kernel_init; REFERENCE_KERNEL_INIT where it has none."""
+  return config.get("kernel_init", REFERENCE_KERNEL_INIT)
 
 
 def init_params(model: BetaVAE, image_shape: tuple[int, int, int],

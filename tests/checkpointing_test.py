@@ -340,3 +340,10 @@ def test_set_aside_run_moves_everything_but_keep_into_one_folder(
   assert sorted(os.listdir(tmp_path)) == [
       "before_fresh_20261202T000000Z", "before_fresh_20261202T000000Z_1",
       "lock"]
+
+
+def test_code_and_initialiser_fields_are_not_shape_fields():
+  saved = {"model": {"latent_dim": 4, "conv_impl": "flax"}}
+  current = {"model": {"latent_dim": 4, "conv_impl": "fast",
+                       "kernel_init": "he_uniform"}}
+  assert checkpointing.shape_mismatches(saved, current) == []

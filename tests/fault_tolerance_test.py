@@ -141,6 +141,8 @@ def test_all_checkpoints_unreadable_stops(tmp_path):
     ("--config.model.latent_dim=0", "config.model.latent_dim=0 is invalid"),
     ("--config.train.batch_size=0", "config.train.batch_size=0 is invalid"),
     ("--config.model.name=resnet", "config.model.name='resnet' is invalid"),
+    ("--config.model.kernel_init=zeros",
+     "config.model.kernel_init='zeros' is invalid"),
     ("--config.objective.likelihood=poisson",
      "config.objective.likelihood='poisson' is invalid"),
     ("--config.objective.beta_schedule.name=exp",

@@ -1,7 +1,10 @@
 """Output shapes and parameter counts of the encoder/decoder architectures."""
 
+import math
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from betavae_jax import base_config
@@ -90,3 +93,44 @@ def test_a_config_without_conv_impl_ran_flax_convs():
   assert models.conv_impl_of(config) == "flax"
   model = models.create_model(config, (64, 64, 1))
   assert model.encoder.conv_impl == "flax"
+
+
+def _kernels(config, shape=(64, 64, 1)):
+  """Every kernel of a freshly initialised model, by path."""
+  model = models.create_model(config, shape)
+  params = models.init_params(model, shape, jax.random.key(0))
+  return {jax.tree_util.keystr(path): leaf for path, leaf
+          in jax.tree_util.tree_leaves_with_path(params)
+          if "kernel" in jax.tree_util.keystr(path)}
+
+
+def test_default_kernel_init_is_flax_lecun_normal_bit_for_bit():
+  config = _model_config("conv")
+  default = _kernels(config)
+  del config["kernel_init"]  # Configs from before the field.
+  assert models.kernel_init_of(config) == "lecun_normal"
+  flax_default = _kernels(config)
+  for path, kernel in default.items():
+    np.testing.assert_array_equal(kernel, flax_default[path])
+
+
+@pytest.mark.parametrize("name, gain, fan", [
+    ("lecun_normal", 1.0, "in"), ("he_normal", 2.0, "in"),
+    ("he_uniform", 2.0, "in"), ("glorot_uniform", 2.0, "in+out")])
+def test_kernel_init_scales_every_kernel_by_its_fans(name, gain, fan):
+  kernels = _kernels(_model_config("conv", kernel_init=name))
+  assert len(kernels) == 12  # Each way: 4 (transposed) convs, 2 dense.
+  for path, kernel in kernels.items():
+    receptive = math.prod(kernel.shape[:-2])
+    fan_in, fan_out = (receptive * kernel.shape[-2],
+                       receptive * kernel.shape[-1])
+    expected = gain / (fan_in if fan == "in" else fan_in + fan_out)
+    # The variance of n draws is within 20% of its expectation for n > 400
+    # (the smallest kernel, 4 x 4 x 32 x 1, has 512 entries).
+    assert float(np.var(kernel)) == pytest.approx(expected, rel=0.2), path
+
+
+def test_unknown_kernel_init():
+  with pytest.raises(ValueError, match="kernel_init"):
+    models.create_model(_model_config("conv", kernel_init="zeros"),
+                        (64, 64, 1))

@@ -31,7 +31,7 @@ def quiet_library_logs() -> None:
   absl_logging.get_absl_handler().addFilter(_LibraryInfoFilter())
 
 
-def _truncate_after(path: str, step: int) -> None:
+def truncate_after(path: str, step: int) -> None:
   """Drops records past `step`, which a resumed run is about to write again."""
   if not os.path.exists(path):
     return
@@ -77,7 +77,7 @@ class MetricWriter:
   def __init__(self, workdir: str, start_step: int = 0):
     os.makedirs(workdir, exist_ok=True)
     self._jsonl_path = os.path.join(workdir, METRICS_FILE)
-    _truncate_after(self._jsonl_path, start_step)
+    truncate_after(self._jsonl_path, start_step)
     self._jsonl = open(self._jsonl_path, "a")
     self._tb = tensorboardX.SummaryWriter(
         os.path.join(workdir, "tensorboard"), purge_step=start_step + 1)

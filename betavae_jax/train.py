@@ -360,7 +360,7 @@ class _Preemption:
       signal.signal(sig, handler)
 
 
-def _run_meta(config, pop, dataset, step: int) -> dict:
+def run_meta(config, pop, dataset, step: int) -> dict:
   """What a checkpoint records beyond the state: shapes, members, data."""
   return {"model": config.model.to_dict(), "population": pop.to_dict(),
           "image_shape": list(dataset.image_shape),
@@ -489,7 +489,8 @@ def _log_console(step: int, names: tuple[str, ...], per_member: list[dict],
 
 def train_and_evaluate(
     config: ml_collections.ConfigDict, workdir: str,
-    hooks: hooks_lib.HookFactory = hooks_lib.default_hooks) -> TrainState:
+    hooks: hooks_lib.HookFactory = hooks_lib.default_hooks,
+    until_step: int | None = None) -> TrainState:
   """Trains the configured population, resuming from `workdir` if possible.
 
   Args:
@@ -499,6 +500,10 @@ def train_and_evaluate(
     hooks: builds the periodic hooks once the run starts (see hooks.py);
       the default scores, computes latent statistics and draws as the
       config says.
+    until_step: stop after this step (saved), as a preemption would, so a
+      long run can be trained in stretches (and scored in between); None
+      trains to `config.train.num_train_steps`. Logs, evaluations and
+      checkpoints fall where they would without it.
 
   Returns:
     The final population train state.
@@ -517,29 +522,32 @@ def train_and_evaluate(
   with _Preemption() as preemption:
     config_validation.validate(config)
     with workdir_lock.hold(workdir):
-      return _train(config, workdir, preemption, hooks)
+      return _train(config, workdir, preemption, hooks, until_step)
 
 
-def train_or_resume(config: ml_collections.ConfigDict, workdir: str) -> bool:
+def train_or_resume(config: ml_collections.ConfigDict, workdir: str,
+                    until_step: int | None = None) -> bool:
   """`train_and_evaluate` for callers that rerun one command until it is done.
 
   Returns:
-    Whether the run reached its last step. False after SIGTERM / SIGINT,
+    Whether the run reached its last step (or `until_step`, where that
+    comes first). False after SIGTERM / SIGINT,
     which save a checkpoint and return early, or stop start-up before
     anything is written (`Preempted`, logged); either way calling again
     resumes. Every other error propagates as from `train_and_evaluate`.
   """
   try:
-    state = train_and_evaluate(config, workdir)
+    state = train_and_evaluate(config, workdir, until_step=until_step)
   except Preempted as e:
     logging.info("%s", e)
     return False
-  return int(jax.device_get(state.step[0])) == config.train.num_train_steps
+  last = config.train.num_train_steps
+  return int(jax.device_get(state.step[0])) >= min(until_step or last, last)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str,
-           preemption: _Preemption,
-           hooks: hooks_lib.HookFactory) -> TrainState:
+           preemption: _Preemption, hooks: hooks_lib.HookFactory,
+           until_step: int | None = None) -> TrainState:
   """Start-up (reading only until the run can start), then the loop."""
   dataset = input_pipeline.load_dataset(config.data)
   config_validation.validate_image_shape(config, dataset.image_shape)
@@ -553,7 +561,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
                f"{models.num_params(config.model, dataset.image_shape):,}")
 
   train_cfg = config.train
-  meta = _run_meta(config, pop, dataset, 0)
+  meta = run_meta(config, pop, dataset, 0)
   mesh = sharding.create_mesh()
   state_sh = sharding.state_sharding(mesh, pop.size)
   batch_sh = sharding.batch_sharding(mesh, pop.size)
@@ -577,7 +585,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   def save(step: int) -> None:
     _stop_if_nonfinite(state, pop.names, history, step, writer)
     checkpointing.save(manager, step, state, config.to_dict(),
-                       _run_meta(config, pop, dataset, step))
+                       run_meta(config, pop, dataset, step))
 
   def eval_batches(split: str = "eval"):
     for b in input_pipeline.eval_batches(
@@ -594,9 +602,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
 
   num_steps = train_cfg.num_train_steps
   history, timer = [], _Throughput(start_step, train_cfg.batch_size * pop.size)
+  stop = num_steps if until_step is None else min(until_step, num_steps)
   step = start_step
   try:
-    for step in range(start_step + 1, num_steps + 1):
+    for step in range(start_step + 1, stop + 1):
       images = sharding.put_batch(next(batches), batch_sh)
       state, metrics = p_train(state, images, members)
       history.append(metrics)
@@ -626,7 +635,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
         timer.pause_until_now()
       if scalars:
         writer.write_scalars(step, scalars)
-      due_save = _due(step, train_cfg.checkpoint_every_steps, num_steps)
+      due_save = (_due(step, train_cfg.checkpoint_every_steps, num_steps)
+                  or step == stop)
       if due_save or preemption.signal is not None:
         save(step)
       if preemption.signal is not None:

@@ -362,14 +362,22 @@ def official_table(out: str, runs: list[str]) -> str:
   return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def state_step(out: str, run: str) -> str:
+  """The step of the run's state kept in the tree, or 'none'."""
+  path = os.path.join(out, "state", run, "state.json")
+  return f"{_read(path)['step']:,}" if os.path.exists(path) else "none"
+
+
 def run_table(out: str, runs: list[str]) -> str:
-  """Each run's progress and data version, from results/<run>/status.json."""
-  lines = ["| run | members | step reached | of | scored steps | data |",
-           "|---|---|---|---|---|---|"]
+  """Each run's progress, data version and kept state, from
+  results/<run>/status.json and state/<run>/."""
+  lines = ["| run | members | step reached | of | scored steps | data | "
+           "state kept at |", "|---|---|---|---|---|---|---|"]
   for run in runs:
     path = os.path.join(out, "results", run, "status.json")
     if not os.path.exists(path):
-      lines.append(f"| {run} | not started | 0 | | none | |")
+      lines.append(f"| {run} | not started | 0 | | none | | "
+                   f"{state_step(out, run)} |")
       continue
     s = _read(path)
     steps = scored_steps(os.path.join(out, "results", run))
@@ -377,7 +385,7 @@ def run_table(out: str, runs: list[str]) -> str:
         f"| {run} | {', '.join(m or run for m in s['members'])} | "
         f"{s['step']:,} | {s['num_train_steps']:,} | "
         f"{', '.join(f'{t:,}' for t in steps) or 'none yet'} | "
-        f"`{s['data_version']}` |")
+        f"`{s['data_version']}` | {state_step(out, run)} |")
   return "\n".join(lines)
 
 
@@ -418,7 +426,21 @@ KL > {losses.ACTIVE_KL_NATS} nats.
 Each run resumes bit for bit with the command it was started with
 (`python -m betavae_jax.main --config=experiments/reproduction/config.py:<run>
 --workdir=<dir>/<run>` or this study's `run.py`), on the data version it
-started with.
+started with. While a run is unfinished, its newest resumable state lives in
+`state/<run>/` beside this file (parameters, optimiser state, step, config,
+data version and the metrics logged so far; `betavae_jax/run_state.py`), so
+anyone continues the study from a clone, on a CPU or a GPU, with
+
+```bash
+python experiments/reproduction/run.py --workdir=$HOME/reproduction
+```
+
+which puts each state into a missing or older workdir (a newer workdir
+wins), trains the runs in turn up to each evaluation step, scores the step
+as soon as it is passed and rewrites this report; then
+`run.py --workdir=$HOME/reproduction --write_state` replaces the kept
+states with the newest checkpoints, whole or not at all (a finished run's
+state leaves the tree).
 
 ## At the last scored step
 

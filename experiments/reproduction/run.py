@@ -2,15 +2,18 @@ r"""Trains, scores, draws and ships the reproduction study; resumable.
 
   python experiments/reproduction/run.py --workdir=$HOME/reproduction \
       [--runs=beta,capacity] [--train=true] [--out=experiments/reproduction]
+  python experiments/reproduction/run.py --workdir=$HOME/reproduction \
+      --write_state
 
 Each run (a preset of experiments/reproduction/config.py) trains in
 `<workdir>/<run>` with `train.train_and_evaluate`, exactly what
 `python -m betavae_jax.main --config=experiments/reproduction/config.py:<run>
 --workdir=<workdir>/<run>` does, so either command resumes the other's run.
-Then every kept checkpoint at one of the study's evaluation steps is scored
-once with the whole metric suite at the published sizes, at three keys
-(`suite.evaluate_run(..., draws=3)`), its figures are drawn, and the
-results land in --out:
+The runs train in turn, each up to the study's next evaluation step, and
+every kept checkpoint at an evaluation step is scored as soon as the run
+passes it, once, with the whole metric suite at the published sizes, at
+three keys (`suite.evaluate_run(..., draws=3)`); its figures are drawn, and
+the results land in --out:
 
   results/<run>/metrics_<step>.json  scores, spreads and UDR per step;
   results/<run>/status.json          steps reached, data version;
@@ -22,6 +25,15 @@ results land in --out:
 With --ship, the members of each run's last scored step become the
 package's shipped models (betavae_jax/pretrained_models/<name>/).
 --train=false scores and reports what is there without training further.
+
+An unfinished run's newest resumable state lives in `<out>/state/<run>/`
+(`betavae_jax.run_state`), so the study continues from a clone on any
+machine: where a run's workdir is missing or behind its state, the run
+continues from the state; where the workdir is ahead, the workdir wins.
+--write_state replaces each run's state with its workdir's newest
+checkpoint (whole or not at all), removes a finished and scored run's
+state, and exits. A state that does not fit its preset's config stops the
+command with exit status 2 before anything is written.
 """
 
 import json
@@ -36,11 +48,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from betavae_jax import checkpointing
 from betavae_jax import config_json
+from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax import metric_writer
 from betavae_jax import pretrained
+from betavae_jax import population as population_lib
 from betavae_jax import process
+from betavae_jax import run_state
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.datasets import dsprites_render
@@ -66,6 +82,12 @@ _TRAIN = flags.DEFINE_bool("train", True, "Train (or resume) each run first.")
 _OUT = flags.DEFINE_string(
     "out", os.path.dirname(os.path.abspath(__file__)),
     "Where results/, plots/ and README.md go.")
+_STATE = flags.DEFINE_string(
+    "state", None, "Where each unfinished run's state lives, one folder per "
+    "run (default: <out>/state).")
+_WRITE_STATE = flags.DEFINE_bool(
+    "write_state", False, "Write each run's newest state into --state "
+    "(removing a finished run's) and exit; nothing trains.")
 _SHIP = flags.DEFINE_string(
     "ship", None, "Export the last scored members here as shipped models "
     "(e.g. betavae_jax/pretrained_models).")
@@ -264,41 +286,154 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
   return [s for s in study.eval_steps(preset) if s in saved]
 
 
+def expected_meta(config) -> dict:
+  """The run metadata a checkpoint of `config` carries (shapes, data)."""
+  dataset = input_pipeline.load_dataset(config.data)
+  return train.run_meta(config, population_lib.from_config(config), dataset,
+                        0)
+
+
+def continue_from_state(config, workdir: str, state_dir: str) -> None:
+  """Puts the run's state into its workdir where that is missing or behind.
+
+  Raises:
+    checkpointing.ShapeMismatchError, checkpointing.DataVersionError: the
+      state is another run's; nothing was written.
+    run_state.StateError: the state is damaged; nothing was written.
+  """
+  state = run_state.read(state_dir)
+  if state is None:
+    return
+  step = run_state.workdir_step(workdir) if os.path.isdir(workdir) else None
+  if step is not None and step >= state.step:
+    logging.info("%s (step %d) is at or past its state (step %d).", workdir,
+                 step, state.step)
+    return
+  run_state.check_fits(state, config.name, expected_meta(config))
+  run_state.continue_into(state, workdir)
+
+
+def write_state(preset: str, workdir: str, state_dir: str, out: str) -> str:
+  """Replaces the run's state with its newest checkpoint; says what it did.
+
+  A finished run's state is removed once its last evaluation step is
+  scored; a workdir behind the state (or missing) leaves the state alone.
+  """
+  step = run_state.workdir_step(workdir) if os.path.isdir(workdir) else None
+  held = run_state.read(state_dir)
+  if step is None or (held is not None and held.step >= step):
+    return (f"{preset}: state kept at step {held.step}" if held
+            else f"{preset}: no run, no state")
+  if step >= study.get_config(preset).train.num_train_steps:
+    last = study.eval_steps(preset)[-1]
+    if not os.path.exists(os.path.join(out, "results", preset,
+                                       f"metrics_{last}.json")):
+      raise run_state.StateError(
+          f"{preset} finished but step {last} is not scored yet; run the "
+          "study once more (it scores), then write the state.")
+    run_state.remove(state_dir)
+    return f"{preset}: finished at step {step}; state removed"
+  state = run_state.write(workdir, state_dir)
+  size = sum(os.path.getsize(os.path.join(root, n))
+             for root, _, names in os.walk(state.path) for n in names)
+  return f"{preset}: state at step {state.step} ({size / 2**20:.1f} MiB)"
+
+
+def score_run(preset: str, workdir: str, out: str) -> tuple[list[int], dict]:
+  """Scores and draws every kept evaluation step not done yet.
+
+  Returns the scored steps and the last one's scores.
+  """
+  results = os.path.join(out, "results", preset)
+  config = study.get_config(preset)
+  write_curve(workdir, results)
+  write_status(workdir, preset, results)
+  steps = kept_eval_steps(workdir, preset)
+  scored = {}
+  for step in steps:
+    scored = score_step(workdir, step, results, study.scoring(preset))
+    target = os.path.join(results, f"official_frames_{step}.json")
+    if (config.data.name == "dsprites" and os.path.isfile(_FRAMES.value)
+        and not os.path.exists(target)):
+      config_json.write(target, score_official_frames(
+          trained_run.load(workdir, step, in_memory=False), _FRAMES.value))
+    draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
+              animate=step == steps[-1])
+  return steps, scored
+
+
+def segment_ends(presets: list[str]) -> list[int]:
+  """The steps the runs train to in turn: every evaluation step, the ends."""
+  ends = {step for p in presets for step in study.eval_steps(p)}
+  ends |= {study.get_config(p).train.num_train_steps for p in presets}
+  return sorted(ends)
+
+
+def train_in_turn(presets: list[str], workdirs: dict[str, str],
+                  out: str) -> bool:
+  """Trains the runs in turn up to each evaluation step and scores it there.
+
+  So no kept checkpoint has to outlive the machine to be scored. Returns
+  False if a signal stopped training (run the command again to resume).
+  """
+  for end in segment_ends(presets):
+    for preset in presets:
+      config, workdir = study.get_config(preset), workdirs[preset]
+      step = (run_state.workdir_step(workdir) if os.path.isdir(workdir)
+              else None) or 0
+      if step >= min(end, config.train.num_train_steps):
+        continue
+      if not train.train_or_resume(config, workdir, until_step=end):
+        return False
+      score_run(preset, workdir, out)
+      report.write_report(out, presets)
+  return True
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   process.setup()
   out = _OUT.value
-  for preset in _RUNS.value:
-    config = study.get_config(preset)
-    workdir = os.path.join(_WORKDIR.value, preset)
-    if _TRAIN.value and not train.train_or_resume(config, workdir):
-      logging.info("Interrupted; run the same command again to resume.")
+  states = _STATE.value or os.path.join(out, "state")
+  presets = list(_RUNS.value)
+  workdirs = {p: os.path.join(_WORKDIR.value, p) for p in presets}
+  try:
+    if _WRITE_STATE.value:
+      for preset in presets:
+        print(write_state(preset, workdirs[preset],
+                          os.path.join(states, preset), out))
       return
-    results = os.path.join(out, "results", preset)
+    for preset in presets:
+      continue_from_state(study.get_config(preset), workdirs[preset],
+                          os.path.join(states, preset))
+  except (checkpointing.ShapeMismatchError,
+          checkpointing.DataVersionError) as e:
+    _exit(f"Config error: {e}", 2)
+  except run_state.StateError as e:
+    _exit(f"Error: {e}", 1)
+  if _TRAIN.value and not train_in_turn(presets, workdirs, out):
+    logging.info("Interrupted; run the same command again to resume.")
+    return
+  for preset in presets:
+    workdir = workdirs[preset]
     if not os.path.isdir(workdir):
       logging.info("No run in %s yet: %s is reported as not started.",
                    workdir, preset)
       continue
-    write_curve(workdir, results)
-    write_status(workdir, preset, results)
-    steps = kept_eval_steps(workdir, preset)
-    scored = {}
-    for step in steps:
-      scored = score_step(workdir, step, results, study.scoring(preset))
-      target = os.path.join(results, f"official_frames_{step}.json")
-      if (config.data.name == "dsprites" and os.path.isfile(_FRAMES.value)
-          and not os.path.exists(target)):
-        config_json.write(target, score_official_frames(
-            trained_run.load(workdir, step, in_memory=False), _FRAMES.value))
-      draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
-                animate=step == steps[-1])
+    steps, scored = score_run(preset, workdir, out)
     if _SHIP.value and steps:
       for folder in ship(workdir, steps[-1], study.shipped_names(preset),
                          _SHIP.value, {"study": f"reproduction:{preset}"},
                          scored):
         print(f"Shipped {folder}")
-  print(f"Wrote {report.write_report(out, _RUNS.value)}")
+  print(f"Wrote {report.write_report(out, presets)}")
+
+
+def _exit(message: str, status: int) -> None:
+  """One line on stderr, then the exit status; no traceback."""
+  print(" ".join(message.split("\n")), file=sys.stderr)
+  sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -154,7 +154,7 @@ def continue_into(state: State, workdir: str) -> bool:
   Returns:
     Whether the workdir now comes from the state.
   """
-  step = workdir_step(workdir) if os.path.isdir(workdir) else None
+  step = workdir_step(workdir)
   if step is not None and step >= state.step:
     logging.info("%s is at step %d, at or past the state's %d: resuming "
                  "from the workdir.", workdir, step, state.step)

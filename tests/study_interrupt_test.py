@@ -20,7 +20,7 @@ WRAPPER = """
 import runpy, sys
 from betavae_jax import train
 
-def preempted(config, workdir):
+def preempted(config, workdir, **options):
   raise train.Preempted("Received SIGTERM during start-up; stopped before "
                         "writing anything.")
 

@@ -304,7 +304,7 @@ def continue_from_state(config, workdir: str, state_dir: str) -> None:
   state = run_state.read(state_dir)
   if state is None:
     return
-  step = run_state.workdir_step(workdir) if os.path.isdir(workdir) else None
+  step = run_state.workdir_step(workdir)
   if step is not None and step >= state.step:
     logging.info("%s (step %d) is at or past its state (step %d).", workdir,
                  step, state.step)
@@ -319,7 +319,7 @@ def write_state(preset: str, workdir: str, state_dir: str, out: str) -> str:
   A finished run's state is removed once its last evaluation step is
   scored; a workdir behind the state (or missing) leaves the state alone.
   """
-  step = run_state.workdir_step(workdir) if os.path.isdir(workdir) else None
+  step = run_state.workdir_step(workdir)
   held = run_state.read(state_dir)
   if step is None or (held is not None and held.step >= step):
     return (f"{preset}: state kept at step {held.step}" if held
@@ -369,6 +369,20 @@ def segment_ends(presets: list[str]) -> list[int]:
   return sorted(ends)
 
 
+def clear_superseded(preset: str, out: str) -> None:
+  """Removes the results and figures of an earlier run of `preset`.
+
+  Called when the run starts from step 0: they describe another run, and
+  the cached scores would otherwise stand in for the new run's.
+  """
+  for folder in (os.path.join(out, "results", preset),
+                 os.path.join(out, "plots", preset)):
+    if os.path.isdir(folder):
+      shutil.rmtree(folder)
+      logging.warning("%s starts from step 0: removed the earlier run's %s.",
+                      preset, folder)
+
+
 def train_in_turn(presets: list[str], workdirs: dict[str, str],
                   out: str) -> bool:
   """Trains the runs in turn up to each evaluation step and scores it there.
@@ -376,11 +390,13 @@ def train_in_turn(presets: list[str], workdirs: dict[str, str],
   So no kept checkpoint has to outlive the machine to be scored. Returns
   False if a signal stopped training (run the command again to resume).
   """
+  for preset in presets:
+    if run_state.workdir_step(workdirs[preset]) is None:
+      clear_superseded(preset, out)
   for end in segment_ends(presets):
     for preset in presets:
       config, workdir = study.get_config(preset), workdirs[preset]
-      step = (run_state.workdir_step(workdir) if os.path.isdir(workdir)
-              else None) or 0
+      step = run_state.workdir_step(workdir) or 0
       if step >= min(end, config.train.num_train_steps):
         continue
       if not train.train_or_resume(config, workdir, until_step=end):

@@ -48,7 +48,7 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   text = (out / "README.md").read_text()
   assert "| smoke:beta=16 | 20 |" in text and "| smoke_capacity | 20 |" in text
   verdicts = [line for line in text.splitlines() if line.startswith("- *")]
-  assert len(verdicts) == 8
+  assert len(verdicts) == 9
   assert all(v.endswith(("**supported**", "**not supported**"))
              for v in verdicts)
   assert "plots/curves.png" in text

@@ -127,10 +127,19 @@ def capacity_onsets(out: str, run: str, threshold: float = 0.5
 # Figures.
 
 
+CURVE_PANELS = (("recon", "held-out recon (nats)", None),
+                ("kl", "held-out KL (nats)", None),
+                ("mi", "index-code MI (nats)", None),
+                ("tc", "total correlation (nats)", None),
+                ("dim_kl", "dimension-wise KL (nats)", None),
+                ("active", "active latents", None),
+                ("iwae", "IWAE log p(x) (nats)", None),
+                ("udr", "UDR (lasso)", None))
+
+
 def plot_curves(models: dict[str, list[dict]], out: str) -> str:
-  """Held-out recon, KL and every score against training steps."""
-  panels = [("recon", "held-out recon (nats)", None),
-            ("kl", "held-out KL (nats)", None)] + list(SCORES)
+  """Every held-out term, score, UDR and the IWAE bound against steps."""
+  panels = list(CURVE_PANELS) + list(SCORES)
   cols = 3
   fig, axes = plt.subplots(-(-len(panels) // cols), cols,
                            figsize=(4 * cols, 3 * -(-len(panels) // cols)))
@@ -156,6 +165,24 @@ def plot_curves(models: dict[str, list[dict]], out: str) -> str:
   axes.flat[0].legend(fontsize=7)
   fig.tight_layout()
   return _save(fig, out, "curves.png")
+
+
+def plot_kl_per_latent(models: dict[str, list[dict]], out: str) -> str:
+  """Each model's held-out KL per latent against steps, one panel each."""
+  fig, axes = plt.subplots(1, len(models), squeeze=False,
+                           figsize=(4 * len(models), 3))
+  for ax, (label, rows) in zip(axes.flat, models.items()):
+    steps = [r["step"] for r in rows]
+    per_dim = np.array([r["kl_per_dim"] for r in rows], float)
+    for d in range(per_dim.shape[1]):
+      ax.plot(steps, per_dim[:, d], marker="o", label=f"z{d}")
+    ax.set_title(label)
+    ax.set_xscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("held-out KL (nats)")
+  axes.flat[0].legend(fontsize=6, ncol=2)
+  fig.tight_layout()
+  return _save(fig, out, "kl_per_latent.png")
 
 
 def _save(fig, out: str, name: str) -> str:
@@ -233,7 +260,8 @@ def claims(models: dict[str, list[dict]], out: str, runs: list[str]
   lines = []
   for key, what, sign in (("recon", "Reconstruction gets worse", 1),
                           ("kl", "The KL falls", -1),
-                          ("active", "Fewer latents stay active", -1)):
+                          ("active", "Fewer latents stay active", -1),
+                          ("tc", "The total correlation falls", -1)):
     ok, text = _trend(models, key, sign)
     lines.append(f"- *{what} as beta rises* (test: monotone in beta at the "
                  f"last scored step): {text}: {_verdict(ok)}")
@@ -394,7 +422,9 @@ def write_report(out: str, runs: list[str]) -> str:
   models = {}
   for run in runs:
     models.update(model_rows(out, run))
-  figures = [f"![curves]({plot_curves(models, out)})"] if models else []
+  figures = [f"![curves]({plot_curves(models, out)})",
+             f"![KL per latent]({plot_kl_per_latent(models, out)})"
+             ] if models else []
   for run in runs:
     steps = scored_steps(os.path.join(out, "results", run))
     if steps:

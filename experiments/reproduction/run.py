@@ -242,11 +242,28 @@ def member_facts(workdir: str, step: int, member: str, scored: dict) -> dict:
   suffix = f"/{member}" if member else ""
   record = next(r for r in metric_writer.read_metrics(workdir)
                 if r["step"] == step and f"eval/elbo{suffix}" in r)
-  spread = next(m for m in scored["members"]
-                if m["name"] == member)["spread"]
+  scores_of = next(m for m in scored["members"] if m["name"] == member)
+  spread = scores_of["spread"]
+  kl = []
+  while f"eval/kl_per_dim_{len(kl)}{suffix}" in record:
+    kl.append(record[f"eval/kl_per_dim_{len(kl)}{suffix}"])
   return {"heldout": {t: record[f"eval/{t}{suffix}"] for t in HELDOUT_TERMS},
           "scores": {k: spread[k]["mean"] for k in SHIPPED_SCORES
-                     if k in spread}}
+                     if k in spread},
+          "latent_factor": carried_factors(kl, scores_of["latent_factor"])}
+
+
+def carried_factors(kl_per_dim: list[float], factor_map: dict) -> dict:
+  """{'z<d>': {factor, rho}} of each active latent, by falling KL.
+
+  The factor a latent's posterior mean correlates with most (abs
+  Spearman rho), as the report's latent-factor table shows it.
+  """
+  rho = np.asarray(factor_map["rho"])
+  active = [d for d in np.argsort(-np.asarray(kl_per_dim))
+            if kl_per_dim[d] > losses.ACTIVE_KL_NATS]
+  return {f"z{d}": {"factor": factor_map["factors"][int(np.argmax(rho[d]))],
+                    "rho": float(rho[d].max())} for d in active}
 
 
 def ship(workdir: str, step: int, name_of: dict, directory: str,

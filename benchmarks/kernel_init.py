@@ -49,10 +49,10 @@ LOG_EVERY = 500  # Each log record averages the steps since the last.
 HELDOUT = ("elbo", "recon", "kl", "active_latents")
 
 
-def run_config(init: str, seed: int, steps: int
+def run_config(init: str, seed: int, steps: int, preset: str = "beta"
                ) -> ml_collections.ConfigDict:
   """The study's beta preset cut to one member at beta 1, warmed up."""
-  config = study.get_config("beta")
+  config = study.get_config(preset)
   config.name = f"kernel_init_{init}_seed{seed}"
   config.model.kernel_init = init
   config.population.betas = (1.0,)
@@ -107,23 +107,34 @@ def table(results: dict, steps: int) -> str:
   return "\n".join(lines)
 
 
+def run(inits: list[str], seeds: list[int], steps: int, root: str,
+        output: str, preset: str = "beta") -> dict | None:
+  """Trains (or resumes) every run; {init: {seed: figures}}, None if a
+  signal stopped it. The figures so far are written to `output` as each
+  run ends."""
+  results = {init: {} for init in inits}
+  for seed in seeds:
+    for init in inits:
+      config = run_config(init, seed, steps, preset)
+      workdir = os.path.join(root, init, f"seed{seed}")
+      if not train.train_or_resume(config, workdir):
+        return None
+      results[init][seed] = summarise(workdir, steps)
+      config_json.write(output, {"steps": steps, "results": results})
+  return results
+
+
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   process.setup()
-  steps = _STEPS.value
-  results = {init: {} for init in _INITS.value}
-  for seed in map(int, _SEEDS.value):
-    for init in _INITS.value:
-      config = run_config(init, seed, steps)
-      workdir = os.path.join(_WORKDIR.value, init, f"seed{seed}")
-      if not train.train_or_resume(config, workdir):
-        logging.info("Interrupted; run the same command again to resume.")
-        return
-      results[init][seed] = summarise(workdir, steps)
-      config_json.write(_OUTPUT.value, {"steps": steps, "results": results})
-  print(table(results, steps))
-  print(json.dumps({"steps": steps, "results": results}, indent=1))
+  results = run(_INITS.value, [int(s) for s in _SEEDS.value], _STEPS.value,
+                _WORKDIR.value, _OUTPUT.value)
+  if results is None:
+    logging.info("Interrupted; run the same command again to resume.")
+    return
+  print(table(results, _STEPS.value))
+  print(json.dumps({"steps": _STEPS.value, "results": results}, indent=1))
 
 
 if __name__ == "__main__":

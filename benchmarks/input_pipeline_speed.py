@@ -30,7 +30,7 @@ from betavae_jax import models
 from betavae_jax import population
 from betavae_jax import process
 from betavae_jax import sharding
-from betavae_jax import train
+from betavae_jax import steps
 from betavae_jax.datasets import dsprites_builder
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "tfds data dir.")
@@ -86,11 +86,11 @@ def _loop_rate(dataset: input_pipeline.Dataset, real_step: bool) -> float:
   state_sh, batch_sh = (sharding.state_sharding(mesh, 1),
                         sharding.batch_sharding(mesh, 1))
   members = jax.device_put(members, state_sh)
-  state = jax.device_put(train.create_population_state(
+  state = jax.device_put(steps.create_population_state(
       config, model, dataset.image_shape, members), state_sh)
   if real_step:
-    p_train, _ = train.make_steps(config, dataset.pixel_max, state_sh,
-                                  batch_sh)
+    p_train, _ = steps.make_steps(config, model, dataset.pixel_max,
+                                  state_sh, batch_sh)
   else:
     p_train = jax.jit(_count_step, donate_argnums=0)
   batches = input_pipeline.batch_iterator(dataset, _BATCH.value, seed=0)
@@ -106,7 +106,7 @@ def _loop_rate(dataset: input_pipeline.Dataset, real_step: bool) -> float:
   return _rate(step, _SECONDS.value, lambda: jax.block_until_ready(state))
 
 
-def _count_step(state: train.TrainState, images: jax.Array,
+def _count_step(state: steps.TrainState, images: jax.Array,
                 members: population.Members):
   """A train step's signature, without the work: the host's share alone."""
   del images

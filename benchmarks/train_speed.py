@@ -48,7 +48,7 @@ from betavae_jax import encode_decode
 from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import process
-from betavae_jax import train
+from betavae_jax import steps
 
 _JAX = flags.DEFINE_list(
     "jax", ["fast:1", "fast:4", "fast:8", "flax:1"],
@@ -117,7 +117,7 @@ def step_memory_mib(compiled) -> float | None:
 
 def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
                   size: int, dtype: str, images: np.ndarray):
-  """The population-vmapped, jitted train step of `train.make_steps`, and
+  """The population-vmapped, jitted train step of `steps.make_steps`, and
   the memory XLA plans for it (MiB)."""
   config = config.copy_and_resolve_references()
   config.model.conv_impl = conv_impl
@@ -126,8 +126,8 @@ def jax_contender(config: ml_collections.ConfigDict, conv_impl: str,
   members = population_lib.from_config(config).members()
   image_shape = images.shape[1:]
   model = models.create_model(config.model, image_shape)
-  state = train.create_population_state(config, model, image_shape, members)
-  p_train, _ = train.make_steps(config, pixel_max=1)
+  state = steps.create_population_state(config, model, image_shape, members)
+  p_train, _ = steps.make_steps(config, model, pixel_max=1)
   batch = jnp.asarray(images)
   start = time.perf_counter()
   # Compiled ahead of time, the same program `p_train` would compile on

@@ -3,7 +3,7 @@ r"""Interleaved A/B of the train step under different XLA:CPU options.
   python -m benchmarks.xla_options --variants=package,xla_defaults,ynn_dots
 
 Compiles the default conv model's population train step
-(`train.population_steps`, the program `train.make_steps` jits) once per
+(`steps.population_steps`, the program `steps.make_steps` jits) once per
 set of `jax.jit(..., compiler_options=...)`, then times the sets round by
 round like the benchmark (`timing.interleaved_rates`: a fresh random
 order each round), so that the machine's drifting load falls on all of
@@ -29,7 +29,7 @@ from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population as population_lib
 from betavae_jax import process
-from betavae_jax import train
+from betavae_jax import steps
 
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
 _TYPE = "LIBRARY_FUSION_TYPE_"
@@ -81,9 +81,9 @@ def main(argv: Sequence[str]) -> None:
   images = jnp.asarray(timing.sparse_images(_BATCH.value, image_shape))
   contenders, first_loss = [], {}
   for name in _VARIANTS.value:
-    fn = jax.jit(train.population_steps(config, pixel_max=1)[0],
+    fn = jax.jit(steps.population_steps(config, model, pixel_max=1)[0],
                  donate_argnums=0, compiler_options=VARIANTS[name])
-    holder = [train.create_population_state(config, model, image_shape,
+    holder = [steps.create_population_state(config, model, image_shape,
                                             members)]
 
     def step(fn=fn, holder=holder):

@@ -22,12 +22,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-# Fields whose change alters parameter shapes or the population, so a
-# checkpoint written under one value cannot be resumed under another.
-SHAPE_FIELDS = ("model", "population", "image_shape", "optim.name")
-# Model fields that leave the parameters' shapes alone: the convolution
-# code and the initialiser (which a restored state no longer depends on).
-NOT_SHAPE_FIELDS = ("model.conv_impl", "model.kernel_init")
+from betavae_jax import config_diff
 
 
 ITEMS = ("state", "config", "meta")
@@ -159,7 +154,7 @@ def _restore_step(manager: ocp.CheckpointManager, step: int,
   """Reads the metadata, checks it against `meta`, then the state."""
   saved = manager.restore(step, args=ocp.args.Composite(
       meta=ocp.args.JsonRestore())).meta
-  diffs = shape_mismatches(saved, meta)
+  diffs = config_diff.shape_mismatches(saved, meta)
   if diffs:
     raise ShapeMismatchError(
         "The config does not match the checkpoint in this workdir: "
@@ -335,48 +330,3 @@ def restore_params(workdir: str, like: Any,
   return step, jax.tree_util.tree_unflatten(
       jax.tree_util.tree_structure(like),
       [jnp.asarray(flat_raw[p], leaf.dtype) for p, leaf in flat_like.items()])
-
-
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-  out = {}
-  for k, v in tree.items():
-    if isinstance(v, Mapping):
-      out.update(_flatten(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out
-
-
-def shape_mismatches(saved: Mapping, current: Mapping) -> list[str]:
-  """Names the shape-defining fields whose values differ between runs."""
-  saved, current = _flatten(saved), _flatten(current)
-  diffs = []
-  for key in sorted(set(saved) | set(current)):
-    if not key.startswith(SHAPE_FIELDS) or key in NOT_SHAPE_FIELDS:
-      continue
-    a, b = saved.get(key), current.get(key)
-    if _normalise(a) != _normalise(b):
-      diffs.append(f"{key}: checkpoint has {a!r}, config has {b!r}")
-  return diffs
-
-
-def _normalise(value: Any) -> Any:
-  """JSON turns tuples into lists; compare them alike."""
-  if isinstance(value, (list, tuple)):
-    return [_normalise(v) for v in value]
-  return value
-
-
-# The old value of a field the saved config did not have yet.
-ABSENT = "<absent>"
-
-
-def config_changes(saved: Mapping, current: Mapping) -> list[
-    tuple[str, Any, Any]]:
-  """(field, old, new) for every config field whose value differs; old is
-  ABSENT for a field added to the code since the checkpoint."""
-  saved, current = _flatten(saved), _flatten(current)
-  return [(key, saved.get(key, ABSENT), current.get(key, ABSENT))
-          for key in sorted(set(saved) | set(current))
-          if _normalise(saved.get(key, ABSENT))
-          != _normalise(current.get(key, ABSENT))]

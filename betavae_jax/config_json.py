@@ -12,6 +12,8 @@ from typing import Any
 
 import ml_collections
 
+CONFIG_FILE = "config.json"  # A run's config, in its workdir or model folder.
+
 
 def read(path: str | os.PathLike) -> ml_collections.ConfigDict:
   """The ConfigDict a `config.to_dict()` JSON file was written from."""

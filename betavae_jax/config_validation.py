@@ -17,6 +17,7 @@ from betavae_jax import kl_decomposition
 from betavae_jax import losses
 from betavae_jax import metric_names
 from betavae_jax import models
+from betavae_jax import objectives
 from betavae_jax import schedules
 
 
@@ -131,8 +132,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   check_fields(config)
   _check_sizes(config)
   obj, model, train = config.objective, config.model, config.train
-  _require(obj.name in losses.OBJECTIVES, "objective.name", obj.name,
-           f"must be one of {losses.OBJECTIVES}")
+  _require(obj.name in objectives.NAMES, "objective.name", obj.name,
+           f"must be one of {objectives.NAMES}")
   _require(obj.likelihood in losses.LIKELIHOODS, "objective.likelihood",
            obj.likelihood, f"must be one of {losses.LIKELIHOODS}")
   _require(obj.beta >= 0, "objective.beta", obj.beta, "must be >= 0")

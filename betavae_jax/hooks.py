@@ -1,13 +1,14 @@
-"""Periodic hooks: all the train loop runs besides training and the ELBO.
+"""Periodic hooks: all the train loop runs besides training itself.
 
 A `Hook` is an action with a period in steps (clu's periodic actions,
 big_vision's evaluators). The loop calls each due hook with the step and
 the population's parameters; a hook returns per-member metrics, logged
-under 'eval/' beside the ELBO terms of that step, or None. The
-disentanglement metrics, the latent statistics and the figures reach the
-loop only this way, so the loop imports neither the metric suite
-(scikit-learn, SciPy) nor matplotlib: `default_hooks` imports them when a
-run builds its hooks, and a run that does not use them never loads them.
+under its prefix ('eval/' unless it says otherwise), or None. The ELBO on
+held-out and training images, the disentanglement metrics, the latent
+statistics and the figures reach the loop only this way, so the loop
+imports neither the metric suite (scikit-learn, SciPy) nor matplotlib:
+`default_hooks` imports them when a run builds its hooks, and a run that
+does not use them never loads them.
 """
 
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ class Hook:
 
   every_steps: int
   run: Callable[[int, Any], list[dict] | None]
+  prefix: str = "eval"  # Of the metric keys its results are logged under.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +44,9 @@ class RunContext:
   """What hooks see of a run when it starts.
 
   `encode` and `decode` are the jitted population functions of
-  `encode_decode.jitted_population`, taking the parameters first.
+  `encode_decode.jitted_population`, taking the parameters first; `elbo`
+  gives each member's ELBO terms on a split ('eval' or 'train') of the
+  config's evaluation size (`steps.eval_elbo`).
   """
 
   config: ml_collections.ConfigDict
@@ -52,9 +56,21 @@ class RunContext:
   writer: metric_writer.MetricWriter
   encode: Callable[..., Any]
   decode: Callable[..., Any]
+  elbo: Callable[[Any, str], list[dict]] | None = None
 
 
 HookFactory = Callable[[RunContext], Sequence[Hook]]
+
+
+def elbo_hook(context: RunContext, split: str = "eval") -> Hook:
+  """The ELBO's terms on a split at every evaluation: held-out images under
+  'eval/', training images (to compare seen with unseen) under
+  'eval_train/'."""
+  def run(step: int, params: Any) -> list[dict]:
+    del step
+    return context.elbo(params, split)
+  return Hook(context.config.train.eval_every_steps, run,
+              prefix="eval" if split == "eval" else f"eval_{split}")
 
 
 def disentanglement_hook(context: RunContext) -> Hook:
@@ -110,14 +126,17 @@ def figure_hook(context: RunContext) -> Hook:
 
 
 def default_hooks(context: RunContext) -> list[Hook]:
-  """The trainer's hooks, in the order their metrics are logged.
+  """The trainer's hooks, in the order they run.
 
-  Disentanglement scores where the config asks for them and the data has
-  ground-truth factors, the latent statistics at every evaluation, the
-  figures where plotting is on.
+  The held-out ELBO and the latent statistics at every evaluation,
+  disentanglement scores where the config asks for them and the data has
+  ground-truth factors, the figures where plotting is on, and the ELBO on
+  training images where some are held out.
   """
   train = context.config.train
   hooks = []
+  if train.eval_every_steps > 0:
+    hooks.append(elbo_hook(context))
   if (train.eval_every_steps > 0 and train.eval_metrics
       and context.dataset.ground_truth is not None):
     hooks.append(disentanglement_hook(context))
@@ -125,4 +144,6 @@ def default_hooks(context: RunContext) -> list[Hook]:
     hooks.append(latent_hook(context))
   if train.plot_every_steps > 0:
     hooks.append(figure_hook(context))
+  if train.eval_every_steps > 0 and len(context.dataset.eval_indices):
+    hooks.append(elbo_hook(context, "train"))
   return hooks

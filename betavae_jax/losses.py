@@ -14,7 +14,6 @@ import jax.numpy as jnp
 from betavae_jax import kl_decomposition
 
 LIKELIHOODS = ("bernoulli", "gaussian")
-OBJECTIVES = ("beta", "capacity", "tcvae")
 ACTIVE_KL_NATS = 0.01  # A latent with mean KL above this counts as active.
 
 

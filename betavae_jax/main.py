@@ -31,6 +31,7 @@ from betavae_jax import checkpointing
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
 from betavae_jax import process
+from betavae_jax import reporting
 from betavae_jax import train
 from betavae_jax import workdir_lock
 
@@ -57,7 +58,8 @@ def main(argv):
     _exit(f"Config error: {e}", 2)
   except workdir_lock.WorkdirError as e:
     _exit(f"Error: {e}", 2)
-  except (train.NonFiniteError, checkpointing.CheckpointError, OSError) as e:
+  except (reporting.NonFiniteError, checkpointing.CheckpointError,
+          OSError) as e:
     _exit(f"Error: {e}", 1)
 
 

@@ -27,7 +27,6 @@ from betavae_jax import config_json
 from betavae_jax import models
 
 PARAMS_FILE = "params.npz"
-CONFIG_FILE = "config.json"
 INFO_FILE = "info.json"
 
 
@@ -94,7 +93,7 @@ def load(name: str, directory: str | os.PathLike | None = None) -> Pretrained:
       lists the known ones).
   """
   folder = _model_dir(name, directory)
-  config = config_json.read(folder / CONFIG_FILE)
+  config = config_json.read(folder / config_json.CONFIG_FILE)
   image_shape = tuple(info(name, directory)["image_shape"])
   model = models.create_model(config.model, image_shape)
   with np.load(folder / PARAMS_FILE, allow_pickle=False) as arrays:
@@ -125,7 +124,7 @@ def export(params: Any, config: ml_collections.ConfigDict,
   flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
   np.savez(folder / PARAMS_FILE,
            **{k: np.asarray(v, np.float32) for k, v in flat.items()})
-  with open(folder / CONFIG_FILE, "w") as f:
+  with open(folder / config_json.CONFIG_FILE, "w") as f:
     json.dump(config.to_dict(), f, indent=1, default=str)
   count = int(sum(np.size(v) for v in flat.values()))
   with open(folder / INFO_FILE, "w") as f:

@@ -31,14 +31,16 @@ import jax
 import orbax.checkpoint as ocp
 
 from betavae_jax import checkpointing
+from betavae_jax import config_diff
 from betavae_jax import config_json
 from betavae_jax import metric_writer
+from betavae_jax import startup
 from betavae_jax import workdir_lock
 
 MANIFEST = "state.json"
 FORMAT = 1
 # Besides the checkpoint: the start config, its change records, the metrics.
-RUN_FILES = ("config.json", "config_changes.jsonl")
+RUN_FILES = (config_json.CONFIG_FILE, startup.CHANGES_FILE)
 _PARTIAL = ".partial"
 _PREVIOUS = ".previous"
 
@@ -131,7 +133,7 @@ def check_fits(state: State, config_name: str, meta: dict) -> None:
       population.
     checkpointing.DataVersionError: trained on another data version.
   """
-  diffs = checkpointing.shape_mismatches(state.meta, meta)
+  diffs = config_diff.shape_mismatches(state.meta, meta)
   if state.config_name != config_name:
     diffs.insert(0, f"name: state has {state.config_name!r}, config has "
                  f"{config_name!r}")

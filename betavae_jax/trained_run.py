@@ -71,7 +71,7 @@ def _read_config(workdir: str) -> ml_collections.ConfigDict:
   """The run's config.json, or a one-line RunError saying what is missing."""
   if not os.path.isdir(workdir):
     raise RunError(f"No run directory {workdir!r}.")
-  path = os.path.join(workdir, "config.json")
+  path = os.path.join(workdir, config_json.CONFIG_FILE)
   try:
     return config_json.read(path)
   except FileNotFoundError as e:

@@ -284,40 +284,6 @@ def test_restore_params_errors_name_what_is_missing(tmp_path):
     checkpointing.restore_params(str(tmp_path), extra)
 
 
-# -- Config comparisons -------------------------------------------------------
-
-
-def test_shape_mismatches_compares_only_shape_fields():
-  saved = {"model": {"latent_dim": 4, "conv_channels": [8, 16]},
-           "image_shape": [32, 32, 1], "optim": {"name": "adam",
-                                                 "learning_rate": 1e-3},
-           "data": {"version": "a"}}
-  same = {"model": {"latent_dim": 4, "conv_channels": (8, 16)},
-          "image_shape": (32, 32, 1), "optim": {"name": "adam",
-                                                "learning_rate": 1.0},
-          "data": {"version": "b"}}
-  assert checkpointing.shape_mismatches(saved, same) == []
-  other = {"model": {"latent_dim": 4, "conv_channels": (8, 32),
-                     "name": "conv"}, "image_shape": (64, 64, 1),
-           "optim": {"name": "sgd"}}
-  assert checkpointing.shape_mismatches(saved, other) == [
-      "image_shape: checkpoint has [32, 32, 1], config has (64, 64, 1)",
-      "model.conv_channels: checkpoint has [8, 16], config has (8, 32)",
-      "model.name: checkpoint has None, config has 'conv'",
-      "optim.name: checkpoint has 'adam', config has 'sgd'"]
-
-
-def test_config_changes_lists_changed_new_and_removed_fields():
-  saved = {"optim": {"learning_rate": 1e-3, "b1": 0.9}, "seed": 0,
-           "model": {"conv_channels": [8, 16]}, "old": 1}
-  current = {"optim": {"learning_rate": 2e-3, "b1": 0.9}, "seed": 0,
-             "model": {"conv_channels": (8, 16)}, "train": {"new": True}}
-  assert checkpointing.config_changes(saved, current) == [
-      ("old", 1, checkpointing.ABSENT),
-      ("optim.learning_rate", 1e-3, 2e-3),
-      ("train.new", checkpointing.ABSENT, True)]
-
-
 # -- set_aside_run ------------------------------------------------------------
 
 
@@ -340,10 +306,3 @@ def test_set_aside_run_moves_everything_but_keep_into_one_folder(
   assert sorted(os.listdir(tmp_path)) == [
       "before_fresh_20261202T000000Z", "before_fresh_20261202T000000Z_1",
       "lock"]
-
-
-def test_code_and_initialiser_fields_are_not_shape_fields():
-  saved = {"model": {"latent_dim": 4, "conv_impl": "flax"}}
-  current = {"model": {"latent_dim": 4, "conv_impl": "fast",
-                       "kernel_init": "he_uniform"}}
-  assert checkpointing.shape_mismatches(saved, current) == []

@@ -28,6 +28,8 @@ from betavae_jax import checkpointing
 from betavae_jax import config_validation
 from betavae_jax import input_pipeline
 from betavae_jax import metric_writer
+from betavae_jax import reporting
+from betavae_jax import startup
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax import workdir_lock
@@ -233,7 +235,7 @@ def test_changed_field_warns_and_keeps_history(run_copy, caplog):
   train.train_and_evaluate(config, str(run_copy))
   assert "config.optim.learning_rate changed: 0.001 -> 0.002" in caplog.text
   assert (run_copy / "config.json").read_bytes() == started
-  record = json.loads((run_copy / train.CHANGES_FILE).read_text())
+  record = json.loads((run_copy / startup.CHANGES_FILE).read_text())
   assert record["step"] == 20
   assert record["changes"]["optim.learning_rate"] == {"old": 0.001,
                                                       "new": 0.002}
@@ -363,7 +365,7 @@ def test_reader_cli_on_a_missing_or_empty_workdir(tmp_path, module):
 def test_nan_flushes_the_records_and_finishes_the_last_save(tmp_path):
   config = _config(20, checkpoint_every_steps=1, log_every_steps=5)
   config.optim.learning_rate = 1e30
-  with pytest.raises(train.NonFiniteError, match="at step 2 in") as e:
+  with pytest.raises(reporting.NonFiniteError, match="at step 2 in") as e:
     train.train_and_evaluate(config, str(tmp_path))
   assert "\n" not in str(e.value)
   records = metric_writer.read_metrics(str(tmp_path))

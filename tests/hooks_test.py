@@ -40,3 +40,29 @@ def test_default_hooks_follow_the_config(test_config):
                              decode=None)
   test_config.train.eval_every_steps = 0
   assert hooks.default_hooks(context) == []
+
+
+@pytest.mark.slow
+def test_default_hooks_log_the_elbo_on_both_splits_at_each_evaluation(
+    tmp_path, test_config):
+  test_config.population.betas = (1.0, 4.0)
+  calls = []
+
+  def factory(context: hooks.RunContext) -> list[hooks.Hook]:
+    defaults = hooks.default_hooks(context)
+    assert [h.prefix for h in defaults] == ["eval", "eval", "eval_train"]
+
+    def count(step, params):
+      del params
+      calls.append(step)
+    return defaults + [hooks.Hook(every_steps=10, run=count)]
+  train.train_and_evaluate(test_config, str(tmp_path), hooks=factory)
+  assert calls == [10, 20]
+  records = {r["step"]: r for r in metric_writer.read_metrics(str(tmp_path))}
+  for step in (10, 20):
+    for prefix in ("eval", "eval_train"):
+      for member in ("beta=1", "beta=4"):
+        r = records[step]
+        assert r[f"{prefix}/elbo/{member}"] == pytest.approx(
+            -(r[f"{prefix}/recon/{member}"] + r[f"{prefix}/kl/{member}"]))
+  assert not any(k.startswith("eval") for k in records[5])

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 _PRELUDE = textwrap.dedent("""
     import importlib.util, sys
     import jax, numpy as np
-    from betavae_jax import models, population, sharding, train
+    from betavae_jax import models, population, sharding, steps
     spec = importlib.util.spec_from_file_location("c", "configs/test.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     config = mod.get_config()
@@ -33,16 +33,16 @@ _PRELUDE = textwrap.dedent("""
       pop = population.from_config(config)
       model = models.create_model(config.model, SHAPE)
       members = pop.members()
-      state = train.create_population_state(config, model, SHAPE, members)
+      state = steps.create_population_state(config, model, SHAPE, members)
       if sharded:
         mesh = sharding.create_mesh()
         ssh = sharding.state_sharding(mesh, pop.size)
         bsh = sharding.batch_sharding(mesh, pop.size)
         state, members = jax.device_put((state, members), ssh)
-        step, _ = train.make_steps(config, 1, ssh, bsh)
+        step, _ = steps.make_steps(config, model, 1, ssh, bsh)
         batch = sharding.put_batch(images, bsh)
       else:
-        step, _ = train.make_steps(config, 1)
+        step, _ = steps.make_steps(config, model, 1)
         batch = images
       for _ in range(steps):
         state, metrics = step(state, batch, members)

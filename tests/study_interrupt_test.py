@@ -18,10 +18,11 @@ pytestmark = pytest.mark.slow  # A subprocess per study.
 # Runs a study's script as __main__ with the trainer replaced.
 WRAPPER = """
 import runpy, sys
+from betavae_jax import startup
 from betavae_jax import train
 
 def preempted(config, workdir, **options):
-  raise train.Preempted("Received SIGTERM during start-up; stopped before "
+  raise startup.Preempted("Received SIGTERM during start-up; stopped before "
                         "writing anything.")
 
 train.train_and_evaluate = preempted

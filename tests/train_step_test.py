@@ -1,4 +1,5 @@
-"""The jitted, population-vmapped train step on fixed arrays."""
+"""The step program (steps.py): the jitted, population-vmapped train and
+eval steps on fixed arrays."""
 
 import jax
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 
 from betavae_jax import models
 from betavae_jax import population as population_lib
-from betavae_jax import train
+from betavae_jax import reporting
+from betavae_jax import steps
 
 SHAPE = (32, 32, 1)
 
@@ -26,14 +28,14 @@ def _setup(config, betas, seeds):
   pop = population_lib.from_config(config)
   model = models.create_model(config.model, SHAPE)
   members = pop.members()
-  state = train.create_population_state(config, model, SHAPE, members)
-  p_train, p_eval = train.make_steps(config, pixel_max=1)
+  state = steps.create_population_state(config, model, SHAPE, members)
+  p_train, p_eval = steps.make_steps(config, model, pixel_max=1)
   return pop, members, state, p_train, p_eval
 
 
-def _run(config, betas, seeds, steps, images):
+def _run(config, betas, seeds, num_steps, images):
   _, members, state, p_train, _ = _setup(config, betas, seeds)
-  for _ in range(steps):
+  for _ in range(num_steps):
     state, metrics = p_train(state, images, members)
   return state, metrics
 
@@ -97,7 +99,8 @@ def test_population_loops_over_gradients_not_the_optimiser(test_config):
   """On one CPU device members take turns through the model, and the
   optimiser state stays out of the loop (it updates batched)."""
   _, members, state, _, _ = _setup(test_config, [1.0, 8.0], [0])
-  p_train, _ = train.population_steps(test_config, pixel_max=1)
+  p_train, _ = steps.population_steps(
+      test_config, models.create_model(test_config.model, SHAPE), pixel_max=1)
   jaxpr = jax.make_jaxpr(p_train)(state, _images(), members).jaxpr
   loops = [e for e in _equations(jaxpr) if e.primitive.name == "scan"]
   assert len(loops) == 1
@@ -129,9 +132,9 @@ def test_nonfinite_step_is_recorded_and_params_kept(test_config):
     state, _ = p_train(state, images, members)
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
   # The second update fails: console step 2 (the optimiser's count was 1).
-  with pytest.raises(train.NonFiniteError, match="step 2 in population "
+  with pytest.raises(reporting.NonFiniteError, match="step 2 in population "
                      "member 0"):
-    train.check_finite(state, names)
+    reporting.check_finite(state.nonfinite_step, names)
 
 
 @pytest.mark.slow
@@ -150,8 +153,8 @@ def test_capacity_objective_logs_capacity(test_config):
 def test_eval_step_is_deterministic(test_config):
   images = _images()
   _, members, state, _, p_eval = _setup(test_config, [4.0], [0])
-  a = train.eval_elbo(p_eval, state, members, [images, images])
-  b = train.eval_elbo(p_eval, state, members, [images])
+  a = steps.eval_elbo(p_eval, state.params, members, [images, images])
+  b = steps.eval_elbo(p_eval, state.params, members, [images])
   assert a[0]["elbo"] == pytest.approx(b[0]["elbo"], rel=1e-6)
   assert a[0]["elbo"] == pytest.approx(-(a[0]["recon"] + a[0]["kl"]))
 
@@ -164,8 +167,9 @@ def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
   pop = population_lib.from_config(test_config)
   model = models.create_model(test_config.model, SHAPE)
   members = pop.members()
-  state = train.create_population_state(test_config, model, SHAPE, members)
-  p_train, _ = train.make_steps(test_config, pixel_max=1, dataset_size=500)
+  state = steps.create_population_state(test_config, model, SHAPE, members)
+  p_train, _ = steps.make_steps(test_config, model, pixel_max=1,
+                                dataset_size=500)
   state, metrics = p_train(state, _images(), members)
   assert all(np.all(np.isfinite(a)) for a in jax.tree.leaves(state.params))
   np.testing.assert_allclose(metrics["beta"], [1.0, 6.0])
@@ -174,4 +178,4 @@ def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
                              rtol=1e-5)
   assert np.all(metrics["mi"] <= np.log(500) + 1e-4)
   with pytest.raises(ValueError, match="dataset_size"):
-    train.make_steps(test_config, pixel_max=1)[0](state, _images(), members)
+    steps.make_steps(test_config, model, pixel_max=1)

@@ -14,6 +14,7 @@ from betavae_jax import base_config
 from betavae_jax import input_pipeline
 from betavae_jax import models
 from betavae_jax import population as population_lib
+from betavae_jax import steps
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.datasets import ground_truth
@@ -87,7 +88,7 @@ def _tiny_run(betas: tuple[float, ...]) -> trained_run.TrainedRun:
   config.population.betas = betas
   model = models.create_model(config.model, Squares.image_shape)
   pop = population_lib.from_config(config)
-  params = train.create_population_state(config, model, Squares.image_shape,
+  params = steps.create_population_state(config, model, Squares.image_shape,
                                          pop.members()).params
   return trained_run.TrainedRun(workdir="", config=config,
                                 dataset=_squares_dataset(),

@@ -11,18 +11,15 @@ into --out. Interrupt it at any point and run the same command again: the
 training resumes from checkpoints and finished scores are not recomputed.
 """
 
-from collections.abc import Callable
 import json
 import os
 import platform
 import sys
 import time
-from typing import Any
 
 from absl import app
 from absl import flags
 from absl import logging
-import flax
 import jax
 from ml_collections import config_flags
 import numpy as np
@@ -31,6 +28,7 @@ from betavae_jax import config_json
 from betavae_jax import input_pipeline
 from betavae_jax import iwae
 from betavae_jax import process
+from betavae_jax import steps
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
@@ -155,25 +153,16 @@ def mechanism_scores(run: trained_run.TrainedRun, key: jax.Array,
           "members": [dict(p, iwae_train=b) for p, b in zip(parts, bounds)]}
 
 
-@flax.struct.dataclass
-class _Params:
-  """What `train.eval_step` reads of a train state."""
-
-  params: Any
-  apply_fn: Callable = flax.struct.field(pytree_node=False)
-
-
 def elbo_by_split(run: trained_run.TrainedRun, num_examples: int,
                   batch_size: int = 256) -> dict:
   """Per-member ELBO terms on held-out ('eval') and training images."""
-  p_eval = train.make_steps(run.config, run.pixel_max)[1]
-  state = _Params(params=run.params, apply_fn=run.model.apply)
+  p_eval = steps.make_steps(run.config, run.model, run.pixel_max)[1]
   members = run.population.members()
   out = {"num_examples": num_examples}
   for split in ("eval", "train"):
     batches = input_pipeline.eval_batches(run.dataset, batch_size,
                                           num_examples, split=split)
-    results = train.eval_elbo(p_eval, state, members, batches)
+    results = steps.eval_elbo(p_eval, run.params, members, batches)
     out[split] = [{k: np.asarray(v).tolist() for k, v in r.items()}
                   for r in results]
   return out

@@ -57,6 +57,7 @@ from betavae_jax import pretrained
 from betavae_jax import population as population_lib
 from betavae_jax import process
 from betavae_jax import run_state
+from betavae_jax import startup
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.datasets import dsprites_render
@@ -306,7 +307,7 @@ def kept_eval_steps(workdir: str, preset: str) -> list[int]:
 def expected_meta(config) -> dict:
   """The run metadata a checkpoint of `config` carries (shapes, data)."""
   dataset = input_pipeline.load_dataset(config.data)
-  return train.run_meta(config, population_lib.from_config(config), dataset,
+  return startup.run_meta(config, population_lib.from_config(config), dataset,
                         0)
 
 

@@ -1,0 +1,42 @@
+"""config_diff: the fields that decide whether a checkpoint fits, and the
+changes a resume records."""
+
+from betavae_jax import config_diff
+
+
+def test_shape_mismatches_compares_only_shape_fields():
+  saved = {"model": {"latent_dim": 4, "conv_channels": [8, 16]},
+           "image_shape": [32, 32, 1], "optim": {"name": "adam",
+                                                 "learning_rate": 1e-3},
+           "data": {"version": "a"}}
+  same = {"model": {"latent_dim": 4, "conv_channels": (8, 16)},
+          "image_shape": (32, 32, 1), "optim": {"name": "adam",
+                                                "learning_rate": 1.0},
+          "data": {"version": "b"}}
+  assert config_diff.shape_mismatches(saved, same) == []
+  other = {"model": {"latent_dim": 4, "conv_channels": (8, 32),
+                     "name": "conv"}, "image_shape": (64, 64, 1),
+           "optim": {"name": "sgd"}}
+  assert config_diff.shape_mismatches(saved, other) == [
+      "image_shape: checkpoint has [32, 32, 1], config has (64, 64, 1)",
+      "model.conv_channels: checkpoint has [8, 16], config has (8, 32)",
+      "model.name: checkpoint has None, config has 'conv'",
+      "optim.name: checkpoint has 'adam', config has 'sgd'"]
+
+
+def test_config_changes_lists_changed_new_and_removed_fields():
+  saved = {"optim": {"learning_rate": 1e-3, "b1": 0.9}, "seed": 0,
+           "model": {"conv_channels": [8, 16]}, "old": 1}
+  current = {"optim": {"learning_rate": 2e-3, "b1": 0.9}, "seed": 0,
+             "model": {"conv_channels": (8, 16)}, "train": {"new": True}}
+  assert config_diff.config_changes(saved, current) == [
+      ("old", 1, config_diff.ABSENT),
+      ("optim.learning_rate", 1e-3, 2e-3),
+      ("train.new", config_diff.ABSENT, True)]
+
+
+def test_code_and_initialiser_fields_are_not_shape_fields():
+  saved = {"model": {"latent_dim": 4, "conv_impl": "flax"}}
+  current = {"model": {"latent_dim": 4, "conv_impl": "fast",
+                       "kernel_init": "he_uniform"}}
+  assert config_diff.shape_mismatches(saved, current) == []

@@ -10,15 +10,41 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from betavae_jax import compiler_options
 from betavae_jax import models
 from betavae_jax import population
 
+ENCODE_BATCH = 256  # Images per encoder call: bounds activation memory.
+
 
 def to_float(images: jax.Array, pixel_max: int) -> jax.Array:
   """uint8 batches travel to the device; the float conversion happens here."""
   return images.astype(jnp.float32) / pixel_max
+
+
+def encode_in_batches(encode: Callable[[np.ndarray], tuple[Any, Any]],
+                      images: np.ndarray, batch_size: int = ENCODE_BATCH
+                      ) -> tuple[np.ndarray, np.ndarray]:
+  """(mean, logvar), each (P, N, D), of many images, a bounded batch at a
+  time.
+
+  One call on the metrics' 8k-image chunks would hold gigabytes of conv
+  activations; bounded batches keep evaluation within the training memory.
+  Every call gets exactly `batch_size` images (a short one is padded): the
+  metrics and figures ask for many different counts, and each new shape
+  would compile the encoder again.
+  """
+  parts = []
+  for start in range(0, len(images), batch_size):
+    chunk = images[start:start + batch_size]
+    n = len(chunk)
+    if n < batch_size:
+      chunk = np.pad(chunk, [(0, batch_size - n)] + [(0, 0)] * (
+          chunk.ndim - 1))
+    parts.append(tuple(np.asarray(a)[:, :n] for a in encode(chunk)))
+  return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
 
 
 def jitted_population(model: models.BetaVAE, pixel_max: int, *, in_turn: bool

@@ -9,8 +9,10 @@ import sys
 import numpy as np
 import pytest
 
+from betavae_jax import encode_decode
 from betavae_jax import input_pipeline
 from betavae_jax import train
+from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -60,13 +62,13 @@ def test_encoder_always_sees_one_batch_shape():
     shapes.append(x.shape)
     codes = x.reshape(1, len(x), -1)[..., :1].astype(np.float32)
     return codes, np.zeros_like(codes)
-  n = suite.ENCODE_BATCH + 7
+  n = encode_decode.ENCODE_BATCH + 7
   images = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1)
   codes = suite.representation_fn(encode, "mean")(images)
-  assert set(shapes) == {(suite.ENCODE_BATCH, 1, 1, 1)}
+  assert set(shapes) == {(encode_decode.ENCODE_BATCH, 1, 1, 1)}
   np.testing.assert_array_equal(codes[0, :, 0], np.arange(n) % 256)
   suite.representation_fn(encode, "mean")(images[:3])
-  assert set(shapes) == {(suite.ENCODE_BATCH, 1, 1, 1)}
+  assert set(shapes) == {(encode_decode.ENCODE_BATCH, 1, 1, 1)}
 
 
 @pytest.mark.slow
@@ -74,11 +76,11 @@ def test_evaluate_run_reports_each_scores_spread(tmp_path, test_config):
   test_config.population.betas = (1.0, 4.0)
   test_config.train.num_train_steps = 10
   train.train_and_evaluate(test_config, str(tmp_path))
-  report = suite.evaluate_run(str(tmp_path), metrics=("mig",), draws=3,
-                                 num_train=500, iwae_images=0)
+  run = trained_run.load(str(tmp_path))
+  scoring = suite.Scoring(metrics=("mig",), num_train=500, iwae_images=0)
+  report = suite.evaluate_run(run, dataclasses.replace(scoring, draws=3))
   assert report["draws"] == 3
-  single = suite.evaluate_run(str(tmp_path), metrics=("mig",),
-                                 num_train=500, iwae_images=0)
+  single = suite.evaluate_run(run, scoring)
   for member, alone in zip(report["members"], single["members"]):
     assert member["scores"]["mig"] == alone["scores"]["mig"]
     spread = member["spread"]["mig.mig"]

@@ -46,11 +46,10 @@ def test_export_then_load_gives_the_runs_member(tmp_path, test_config,
   # The CLIs' path: a shipped model by name, as a one-member run.
   monkeypatch.setattr(pretrained, "models_dir", lambda: tmp_path / "models")
   out = tmp_path / "scores"
-  report = suite.evaluate_run(str(out), metrics=("mig",), num_train=500,
-                                 iwae_images=0, pretrained_name="beta4")
-  assert report["step"] == run.step and len(report["members"]) == 1
-  assert (out / "eval" / f"metrics_{run.step}.json").exists()
   alone = trained_run.from_pretrained("beta4", str(out))
+  report = suite.evaluate_run(alone, suite.Scoring(
+      metrics=("mig",), num_train=500, iwae_images=0))
+  assert report["step"] == run.step and len(report["members"]) == 1
   pictures, _ = figures.run_figures(alone, animate=False)
   assert pictures["reconstructions"].ndim == 3
   with pytest.raises(KeyError, match="available: beta4"):

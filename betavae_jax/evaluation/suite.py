@@ -1,17 +1,15 @@
 """The disentanglement suite, the latent statistics and the IWAE bound of a run.
 
-`evaluate_run` scores a trained run's checkpoint (or a shipped model):
-every population member on the same images, UDR across members of a
-population, the IWAE bound on held-out images, and writes
-`<workdir>/eval/metrics_<step>.json` with every score and the settings of
-its estimator. The train loop's eval hooks (`hooks.py`) call
+`evaluate_run` scores a loaded run (or a shipped model): every population
+member on the same images, UDR across members of a population, the IWAE
+bound on held-out images, with every score and the settings of its
+estimator. The train loop's eval hooks (`hooks.py`) call
 `disentanglement_scalars` and `latent_scalars` for their cheap in-training
 metrics; `python -m betavae_jax.evaluate` is the command line.
 """
 
 from collections.abc import Callable, Sequence
-import json
-import os
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +28,6 @@ from betavae_jax.evaluation import udr as udr_lib
 Encode = Callable[[np.ndarray], tuple]
 
 
-ENCODE_BATCH = 256  # Images per encoder call: bounds activation memory.
 # The IWAE bound decodes K samples of every image: its defaults keep a CPU
 # evaluation to minutes, and a call to IWAE_BATCH x IWAE_CHUNK decodes.
 IWAE_IMAGES = 128
@@ -38,36 +35,16 @@ IWAE_BATCH = 16
 IWAE_CHUNK = 50
 
 
-def _encode_batched(encode: Encode, images: np.ndarray):
-  """(mean, logvar) of many images, encoded a bounded batch at a time.
-
-  One call on the metrics' 8k-image chunks would hold gigabytes of conv
-  activations; batches of 256 keep evaluation within the training memory.
-  Every call gets exactly ENCODE_BATCH images (a short one is padded): the
-  metrics ask for many different counts, and each new shape would compile
-  the encoder again.
-  """
-  parts = []
-  for start in range(0, len(images), ENCODE_BATCH):
-    chunk = images[start:start + ENCODE_BATCH]
-    n = len(chunk)
-    if n < ENCODE_BATCH:
-      chunk = np.pad(chunk, [(0, ENCODE_BATCH - n)] + [(0, 0)] * (
-          chunk.ndim - 1))
-    parts.append(tuple(np.asarray(a)[:, :n] for a in encode(chunk)))
-  return tuple(np.concatenate(p, axis=1) for p in zip(*parts))
-
-
 def representation_fn(encode: Encode, representation: str,
                       seed: int = 0) -> Callable[[np.ndarray], np.ndarray]:
   """uint8 images -> (P, N, D) posterior means, or samples of q(z|x)."""
   if representation == "mean":
-    return lambda images: _encode_batched(encode, images)[0]
+    return lambda images: encode_decode.encode_in_batches(encode, images)[0]
   if representation == "sample":
     rng = np.random.default_rng(seed)
 
     def sample(images):
-      mean, logvar = _encode_batched(encode, images)
+      mean, logvar = encode_decode.encode_in_batches(encode, images)
       return mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape)
     return sample
   raise ValueError("representation must be 'mean' or 'sample'; got "
@@ -145,7 +122,7 @@ def latent_scalars(encode: Encode, images: np.ndarray, key: jax.Array,
   `active_units` is Burda et al.'s Cov_x(E_q[z|x]) > 0.01,
   `active_latents` the mean KL > 0.01 count the train step logs.
   """
-  mean, logvar = _encode_batched(encode, images)
+  mean, logvar = encode_decode.encode_in_batches(encode, images)
   out = []
   for m, lv in zip(mean, logvar):
     parts = kl_decomposition.dataset_decomposition(key, m, lv, num_samples)
@@ -173,7 +150,8 @@ def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
   memory stays that of one decoder call whatever K and the image count.
   """
   images, split = split_images(run.dataset, num_images, split)
-  mean, logvar = _encode_batched(run.encode_fn(), images)  # (P, n, D)
+  # (P, n, D) each.
+  mean, logvar = encode_decode.encode_in_batches(run.encode_fn(), images)
   _, decode = run.jitted_population()
   obj = run.config.objective
   per_image = lambda o, x: losses.log_likelihood(obj.likelihood, o, x,
@@ -205,68 +183,78 @@ def iwae_scores(run: trained_run.TrainedRun, key: jax.Array,
            "split": split} for b in bounds]
 
 
-def evaluate_run(workdir: str, step: int | None = None,
-                 metrics: Sequence[str] = metrics_lib.METRICS,
-                 representation: str = "mean", seed: int = 0,
-                 scale: float = 1.0, num_train: int = 10000,
-                 num_test: int = 5000, draws: int = 1,
-                 iwae_samples: int = iwae.DEFAULT_NUM_SAMPLES,
-                 iwae_images: int = IWAE_IMAGES,
-                 pretrained_name: str | None = None) -> dict:
-  """Scores a run's checkpoint and writes eval/metrics_<step>.json.
+@dataclasses.dataclass(frozen=True)
+class Scoring:
+  """How `evaluate_run` scores: which metrics, on how many points, how often.
 
-  With `pretrained_name` the shipped model of that name is scored instead
-  (`trained_run.from_pretrained`), and `workdir` is only where it writes.
-
-  With `draws` > 1 the suite (and UDR) is repeated at as many keys, and
-  each member gets a 'spread' of every score (mean, std, min, max) beside
-  the first draw's 'scores'. With `iwae_images` > 0 each member's scores
-  get 'iwae': the IWAE bound on held-out images with K = `iwae_samples`.
+  The defaults are the published sizes (Locatello et al. 2019) with one
+  draw; `scale` shrinks the BetaVAE and FactorVAE metrics' points, `draws`
+  repeats the suite at as many keys, and `iwae_images` > 0 adds the IWAE
+  bound with K = `iwae_samples` on that many held-out images.
   """
-  run = (trained_run.from_pretrained(pretrained_name, workdir)
-         if pretrained_name else trained_run.load(workdir, step))
+
+  metrics: tuple[str, ...] = metrics_lib.METRICS
+  representation: str = "mean"
+  seed: int = 0
+  scale: float = 1.0
+  num_train: int = 10000
+  num_test: int = 5000
+  draws: int = 1
+  iwae_samples: int = iwae.DEFAULT_NUM_SAMPLES
+  iwae_images: int = IWAE_IMAGES
+
+
+def evaluate_run(run: trained_run.TrainedRun,
+                 scoring: Scoring = Scoring()) -> dict:
+  """Scores every member of a loaded run (or shipped model); the report.
+
+  With `scoring.draws` > 1 the suite (and UDR) is repeated at as many keys,
+  and each member gets a 'spread' of every score (mean, std, min, max)
+  beside the first draw's 'scores'. With `scoring.iwae_images` > 0 each
+  member's scores get 'iwae': the IWAE bound on held-out images. The
+  report is plain JSON; the caller writes it.
+
+  Raises:
+    ValueError: the run's data has no ground-truth factors.
+  """
   data = run.dataset.ground_truth
   if data is None:
     raise ValueError(f"{run.dataset.name} has no ground-truth factors; the "
                      "disentanglement metrics need them.")
-  key = jax.random.key(seed)
+  key = jax.random.key(scoring.seed)
   encode = run.encode_fn()
-  members = score_draws(data, encode, key, metrics, representation, scale,
-                        num_train, num_test, draws)
+  members = score_draws(data, encode, key, scoring.metrics,
+                        scoring.representation, scoring.scale,
+                        scoring.num_train, scoring.num_test, scoring.draws)
   pop = run.population
-  report = {"workdir": workdir, "step": run.step, "seed": seed,
-            "draws": draws,
+  report = {"workdir": run.workdir, "step": run.step, "seed": scoring.seed,
+            "draws": scoring.draws,
             "members": [{"name": name, "beta": beta, "seed": s,
                          "capacity_max": c, "scores": scores[0]}
                         for name, beta, s, c, scores in zip(
                             pop.names, pop.betas, pop.seeds,
                             pop.capacity_maxes, members)]}
-  if iwae_images > 0:
+  if scoring.iwae_images > 0:
     for member, result in zip(report["members"], iwae_scores(
-        run, key, iwae_samples, iwae_images)):
+        run, key, scoring.iwae_samples, scoring.iwae_images)):
       member["scores"]["iwae"] = result
-  if draws > 1:
+  if scoring.draws > 1:
     for member, scores in zip(report["members"], members):
       member["spread"] = metrics_lib.spread([flat_scores(d) for d in scores])
   if pop.size > 1:
-    report["udr"] = _udr(data, encode, key, draws)
-  path = os.path.join(workdir, "eval", f"metrics_{run.step}.json")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    json.dump(_jsonable(report), f, indent=1)
-  report["path"] = path
-  return report
+    report["udr"] = _udr(data, encode, key, scoring.draws)
+  return report_json(report)
 
 
 def _udr(data: ground_truth.GroundTruthData, encode: Encode, key: jax.Array,
          draws: int) -> dict:
   """UDR per correlation; with several draws, each member's spread too."""
-  batched = lambda images: _encode_batched(encode, images)
+  batched = lambda images: encode_decode.encode_in_batches(encode, images)
   out = {}
   for correlation in udr_lib.CORRELATIONS:
     results = [udr_lib.udr_score(data, batched, k, correlation=correlation)
                for k in metrics_lib.draw_keys(key, draws)]
-    out[correlation] = _jsonable(results[0])
+    out[correlation] = report_json(results[0])
     if draws > 1:
       values = np.array([r["udr"] for r in results], np.float64)
       out[correlation]["spread"] = metrics_lib.spread(
@@ -274,12 +262,12 @@ def _udr(data: ground_truth.GroundTruthData, encode: Encode, key: jax.Array,
   return out
 
 
-def _jsonable(value):
+def report_json(value):
   """numpy scalars and arrays to plain JSON types."""
   if isinstance(value, dict):
-    return {k: _jsonable(v) for k, v in value.items()}
+    return {k: report_json(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
+    return [report_json(v) for v in value]
   if isinstance(value, np.ndarray):
     return value.tolist()
   if isinstance(value, np.generic):

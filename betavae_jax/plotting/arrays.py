@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from betavae_jax import encode_decode
 from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax.datasets import ground_truth as ground_truth_lib
@@ -45,15 +46,6 @@ def to_pixels(outputs: Any, likelihood: str) -> np.ndarray:
     return np.clip(np.asarray(outputs, np.float32), 0.0, 1.0)
   raise ValueError(f"likelihood must be one of {losses.LIKELIHOODS}; "
                    f"got {likelihood!r}.")
-
-
-def encode_batched(encode: EncodeFn, images: np.ndarray,
-                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-  """(mean, logvar), each (P, N, D), in batches that bound memory."""
-  parts = [encode(images[i:i + batch_size])
-           for i in range(0, len(images), batch_size)]
-  return tuple(np.concatenate([np.asarray(p[j]) for p in parts], axis=1)
-               for j in (0, 1))
 
 
 def decode_batched(decode: DecodeFn, z: np.ndarray,
@@ -129,7 +121,7 @@ def factor_response(
     drawn = data.sample_factors(size * samples, rng)
     drawn[:, k] = np.repeat(np.arange(size), samples)
     factors.append(drawn)
-  mean, _ = encode_batched(
+  mean, _ = encode_decode.encode_in_batches(
       encode, data.images_from_factors(np.concatenate(factors)), batch_size)
   bounds = np.cumsum([len(f) for f in factors])[:-1]
   responses = [m.reshape(m.shape[0], -1, samples, m.shape[-1]).mean(axis=2)

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from betavae_jax import encode_decode
 from betavae_jax import trained_run
 from betavae_jax.datasets import ground_truth as ground_truth_lib
 from betavae_jax.plotting import arrays
@@ -20,7 +21,7 @@ def _suffix(step: int | None) -> str:
 def _encode_fixed(encode: EncodeFn, images: np.ndarray, batch_size: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Posterior means (P, N, D), KL per latent (P, D) and the KL order."""
-  mean, logvar = arrays.encode_batched(encode, images, batch_size)
+  mean, logvar = encode_decode.encode_in_batches(encode, images, batch_size)
   kl = arrays.latent_kl(mean, logvar)
   return mean, kl, arrays.kl_order(kl)
 

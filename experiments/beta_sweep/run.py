@@ -89,26 +89,24 @@ def score_run(workdir: str, step: int, metrics, scale: float,
   if not (stale_scores or stale_elbo or stale_mechanism):
     return done
   iwae_settings = mechanism or {}
+  run = trained_run.load(workdir, step, in_memory=False)  # Once.
   if stale_scores:
     kept = {k: done[k] for k in ("elbo", "mechanism") if k in done}
-    done = suite.evaluate_run(
-        workdir, step, tuple(metrics), seed=seed, scale=scale,
-        num_train=points[0], num_test=points[1],
+    done = suite.evaluate_run(run, suite.Scoring(
+        metrics=tuple(metrics), seed=seed, scale=scale, num_train=points[0],
+        num_test=points[1],
         iwae_samples=iwae_settings.get("iwae_samples",
                                        iwae.DEFAULT_NUM_SAMPLES),
-        iwae_images=iwae_settings.get("iwae_images", suite.IWAE_IMAGES))
-    done.pop("path")
+        iwae_images=iwae_settings.get("iwae_images", suite.IWAE_IMAGES)))
     done.update(scale=scale, points=list(points), metrics=list(metrics),
                 **kept)
-  run = None
   if stale_elbo:
-    run = trained_run.load(workdir, step, in_memory=False)
     done["elbo"] = elbo_by_split(run, elbo_examples)
   if stale_mechanism:
-    run = run or trained_run.load(workdir, step, in_memory=False)
     done["mechanism"] = mechanism_scores(run, jax.random.key(seed),
                                          mechanism)
     _match_held_out_iwae(done, run, jax.random.key(seed), mechanism)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
   config_json.write(path, done)
   timing = read_timing(workdir)
   timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (

@@ -105,37 +105,38 @@ CURVE_PREFIXES = ("eval/", "eval_train/", "train/kl_per_dim_", "train/kl/",
                   "train/kl")
 
 
-def score_step(workdir: str, step: int, out: str, scoring: dict) -> dict:
-  """The suite at `step`, computed once; copied into `out`."""
+def scored(out: str, step: int, scoring: dict) -> dict | None:
+  """The step's scores kept in `out`, if made with `scoring`."""
   target = os.path.join(out, f"metrics_{step}.json")
-  if os.path.exists(target):
-    with open(target) as f:
-      done = json.load(f)
-    if done.get("scoring") == scoring:
-      return done
-  logging.info("Scoring %s at step %d (%s).", workdir, step, scoring)
-  result = suite.evaluate_run(
-      workdir, step, scale=scoring["scale"], num_train=scoring["points"][0],
+  if not os.path.exists(target):
+    return None
+  with open(target) as f:
+    done = json.load(f)
+  return done if done.get("scoring") == scoring else None
+
+
+def score_step(run: trained_run.TrainedRun, out: str, scoring: dict) -> dict:
+  """The suite at the run's step, with each member's latent-factor map;
+  written into `out`."""
+  logging.info("Scoring %s at step %d (%s).", run.workdir, run.step, scoring)
+  result = suite.evaluate_run(run, suite.Scoring(
+      scale=scoring["scale"], num_train=scoring["points"][0],
       num_test=scoring["points"][1], draws=scoring["draws"],
       seed=scoring["seed"], iwae_samples=scoring["iwae_samples"],
-      iwae_images=scoring["iwae_images"])
-  result.pop("path")
-  for member, factor_map in zip(result["members"],
-                                latent_factor(workdir, step,
-                                              scoring["points"][0],
-                                              scoring["seed"])):
+      iwae_images=scoring["iwae_images"]))
+  for member, factor_map in zip(result["members"], latent_factor(
+      run, scoring["points"][0], scoring["seed"])):
     member["latent_factor"] = factor_map
-  result["workdir"] = os.path.basename(os.path.normpath(workdir))
+  result["workdir"] = os.path.basename(os.path.normpath(run.workdir))
   result["scoring"] = scoring
   os.makedirs(out, exist_ok=True)
-  config_json.write(target, result)
+  config_json.write(os.path.join(out, f"metrics_{run.step}.json"), result)
   return result
 
 
-def latent_factor(workdir: str, step: int, num: int, seed: int
+def latent_factor(run: trained_run.TrainedRun, num: int, seed: int
                   ) -> list[dict]:
   """Per member, |Spearman rho| of each latent's mean with each factor."""
-  run = trained_run.load(workdir, step, in_memory=False)
   data = run.dataset.ground_truth
   factors = data.sample_factors(num, np.random.default_rng(seed))
   keep = sampling.varying_factors(data)
@@ -215,11 +216,8 @@ def write_status(workdir: str, preset: str, out: str) -> str:
   return path
 
 
-def draw_step(workdir: str, step: int, out: str, animate: bool) -> None:
-  """Figures of every member at `step` (PNG; GIFs with `animate`)."""
-  if os.path.isdir(out):
-    return
-  run = trained_run.load(workdir, step, in_memory=False)
+def draw_step(run: trained_run.TrainedRun, out: str, animate: bool) -> None:
+  """Figures of every member at the run's step (PNG; GIFs with `animate`)."""
   # One traversal seed image per step keeps the kept figures to a few MB.
   pictures, animations = figures.run_figures(
       run, options=arrays.Options(num_traversal_images=1),
@@ -367,17 +365,23 @@ def score_run(preset: str, workdir: str, out: str) -> tuple[list[int], dict]:
   write_curve(workdir, results)
   write_status(workdir, preset, results)
   steps = kept_eval_steps(workdir, preset)
-  scored = {}
+  scores, scoring = {}, study.scoring(preset)
   for step in steps:
-    scored = score_step(workdir, step, results, study.scoring(preset))
-    target = os.path.join(results, f"official_frames_{step}.json")
-    if (config.data.name == "dsprites" and os.path.isfile(_FRAMES.value)
-        and not os.path.exists(target)):
-      config_json.write(target, score_official_frames(
-          trained_run.load(workdir, step, in_memory=False), _FRAMES.value))
-    draw_step(workdir, step, os.path.join(out, "plots", preset, str(step)),
-              animate=step == steps[-1])
-  return steps, scored
+    frames = os.path.join(results, f"official_frames_{step}.json")
+    frames_due = (config.data.name == "dsprites" and not os.path.exists(frames)
+                  and os.path.isfile(_FRAMES.value))
+    plots = os.path.join(out, "plots", preset, str(step))
+    scores = scored(results, step, scoring)
+    if scores is not None and not frames_due and os.path.isdir(plots):
+      continue
+    run = trained_run.load(workdir, step, in_memory=False)  # Once a step.
+    if scores is None:
+      scores = score_step(run, results, scoring)
+    if frames_due:
+      config_json.write(frames, score_official_frames(run, _FRAMES.value))
+    if not os.path.isdir(plots):
+      draw_step(run, plots, animate=step == steps[-1])
+  return steps, scores
 
 
 def segment_ends(presets: list[str]) -> list[int]:

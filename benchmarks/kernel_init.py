@@ -44,6 +44,9 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of each.")
 _STEPS = flags.DEFINE_integer("steps", 10_000,
                               "Train steps, also the KL warm-up's length.")
 _OUTPUT = flags.DEFINE_string("output", "kernel_init.json", "JSON path.")
+_PRESET = flags.DEFINE_string(
+    "preset", "beta", "The preset of experiments/reproduction/config.py "
+    "whose net and data the runs use ('smoke': synthetic data, for tests).")
 
 LOG_EVERY = 500  # Each log record averages the steps since the last.
 HELDOUT = ("elbo", "recon", "kl", "active_latents")
@@ -129,7 +132,7 @@ def main(argv) -> None:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   process.setup()
   results = run(_INITS.value, [int(s) for s in _SEEDS.value], _STEPS.value,
-                _WORKDIR.value, _OUTPUT.value)
+                _WORKDIR.value, _OUTPUT.value, _PRESET.value)
   if results is None:
     logging.info("Interrupted; run the same command again to resume.")
     return

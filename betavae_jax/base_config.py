@@ -82,21 +82,27 @@ def base_config() -> ml_collections.ConfigDict:
       # Peak KL weight (tcvae: the TC's); beta_schedule shapes it over steps.
       beta=4.0,
       beta_schedule=schedules.schedule_config("constant"),
-      gamma=1000.0,  # Capacity objective: weight of |KL - C|.
-      capacity_max=25.0,  # Capacity objective: final C in nats.
-      capacity_schedule=schedules.schedule_config(
-          "linear", transition_steps=100_000),
-      tcvae_alpha=1.0,  # tcvae: weight of the index-code MI.
-      tcvae_gamma=1.0,  # tcvae: weight of the dimension-wise KL.
-      # tcvae: minibatch estimator of q(z), 'mss' (stratified) or 'mws'.
-      tcvae_estimator="mss",
+      # The capacity objective's knobs: gamma |KL - C|, C = max * schedule.
+      capacity=ml_collections.ConfigDict(dict(
+          gamma=1000.0,  # Weight of |KL - C|.
+          max=25.0,  # Final C in nats.
+          schedule=schedules.schedule_config(
+              "linear", transition_steps=100_000),
+      )),
+      # tcvae's knobs besides beta (the TC's weight).
+      tcvae=ml_collections.ConfigDict(dict(
+          alpha=1.0,  # Weight of the index-code MI.
+          gamma=1.0,  # Weight of the dimension-wise KL.
+          # Minibatch estimator of q(z), 'mss' (stratified) or 'mws'.
+          estimator="mss",
+      )),
   ))
 
   # Unset lists take the single values above (objective.beta, seed, ...).
-  # Members are the product betas x capacity_max x seeds.
+  # Members are the product betas x capacity_maxes x seeds.
   config.population = ml_collections.ConfigDict(dict(
       betas=config_dict.placeholder(tuple),
-      capacity_max=config_dict.placeholder(tuple),
+      capacity_maxes=config_dict.placeholder(tuple),
       seeds=config_dict.placeholder(tuple),
   ))
 

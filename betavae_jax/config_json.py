@@ -15,10 +15,40 @@ import ml_collections
 CONFIG_FILE = "config.json"  # A run's config, in its workdir or model folder.
 
 
+# Fields renamed since runs were first saved: (section, old, new path).
+# Runs from before the objective's per-objective sections kept every knob
+# flat in `objective`, and the population's C_max list was `capacity_max`.
+RENAMED = (("objective", "gamma", ("capacity", "gamma")),
+           ("objective", "capacity_max", ("capacity", "max")),
+           ("objective", "capacity_schedule", ("capacity", "schedule")),
+           ("objective", "tcvae_alpha", ("tcvae", "alpha")),
+           ("objective", "tcvae_gamma", ("tcvae", "gamma")),
+           ("objective", "tcvae_estimator", ("tcvae", "estimator")),
+           ("population", "capacity_max", ("capacity_maxes",)))
+
+
 def read(path: str | os.PathLike) -> ml_collections.ConfigDict:
-  """The ConfigDict a `config.to_dict()` JSON file was written from."""
+  """The ConfigDict a `config.to_dict()` JSON file was written from, with
+  the fields of older runs under their current names (`upgrade`)."""
   with open(path) as f:
-    return ml_collections.ConfigDict(_tuples(json.load(f)))
+    return ml_collections.ConfigDict(_tuples(upgrade(json.load(f))))
+
+
+def upgrade(config: dict) -> dict:
+  """A config dict with every field of `RENAMED` moved to its new name.
+
+  Older runs' configs then load, compare and resume under today's names.
+  """
+  config = json.loads(json.dumps(config))  # A deep copy of plain JSON.
+  for section, old, new in RENAMED:
+    fields = config.get(section)
+    if not isinstance(fields, dict) or old not in fields:
+      continue
+    value, target = fields.pop(old), fields
+    for name in new[:-1]:
+      target = target.setdefault(name, {})
+    target[new[-1]] = value
+  return config
 
 
 def write(path: str | os.PathLike, value: Any, indent: int = 1) -> None:

@@ -37,21 +37,21 @@ def _check_schedule(field: str, config: ml_collections.ConfigDict) -> None:
 
 def _check_population(config: ml_collections.ConfigDict) -> None:
   pop = config.population
-  for field in ("betas", "seeds", "capacity_max"):
+  for field in ("betas", "seeds", "capacity_maxes"):
     values = pop[field]
     _require(values is None or len(values) >= 1, f"population.{field}",
              values, "must be unset or a non-empty tuple")
   for beta in pop.betas or ():
     _require(beta >= 0, "population.betas", tuple(pop.betas),
              "every beta must be >= 0")
-  for cap in pop.capacity_max or ():
-    _require(cap >= 0, "population.capacity_max", tuple(pop.capacity_max),
+  for cap in pop.capacity_maxes or ():
+    _require(cap >= 0, "population.capacity_maxes", tuple(pop.capacity_maxes),
              "every C_max must be >= 0")
 
 
 # Element types of tuple fields whose default gives none to copy (None or
 # an empty tuple); keyed by the field's last name.
-_ELEMENT_TYPES = {"betas": float, "capacity_max": float, "seeds": int,
+_ELEMENT_TYPES = {"betas": float, "capacity_maxes": float, "seeds": int,
                   "boundaries": int, "scales": float, "eval_metrics": str}
 
 
@@ -137,22 +137,21 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _require(obj.likelihood in losses.LIKELIHOODS, "objective.likelihood",
            obj.likelihood, f"must be one of {losses.LIKELIHOODS}")
   _require(obj.beta >= 0, "objective.beta", obj.beta, "must be >= 0")
-  _require(obj.gamma >= 0, "objective.gamma", obj.gamma, "must be >= 0")
-  _require(obj.capacity_max >= 0, "objective.capacity_max", obj.capacity_max,
-           "must be >= 0")
+  for field in ("capacity.gamma", "capacity.max", "tcvae.alpha",
+                "tcvae.gamma"):
+    section, name = field.split(".")
+    _require(obj[section][name] >= 0, f"objective.{field}",
+             obj[section][name], "must be >= 0")
   _require(obj.gaussian_std > 0, "objective.gaussian_std", obj.gaussian_std,
            "must be > 0")
-  for field in ("tcvae_alpha", "tcvae_gamma"):
-    _require(obj[field] >= 0, f"objective.{field}", obj[field],
-             "must be >= 0")
-  _require(obj.tcvae_estimator in kl_decomposition.ESTIMATORS,
-           "objective.tcvae_estimator", obj.tcvae_estimator,
+  _require(obj.tcvae.estimator in kl_decomposition.ESTIMATORS,
+           "objective.tcvae.estimator", obj.tcvae.estimator,
            f"must be one of {kl_decomposition.ESTIMATORS}")
   _require(obj.name != "tcvae" or train.batch_size >= 2, "train.batch_size",
            train.batch_size, "the tcvae objective needs >= 2 (its q(z) "
            "mixes over the batch)")
   _check_schedule("objective.beta_schedule", obj.beta_schedule)
-  _check_schedule("objective.capacity_schedule", obj.capacity_schedule)
+  _check_schedule("objective.capacity.schedule", obj.capacity.schedule)
   _check_schedule("optim.lr_schedule", config.optim.lr_schedule)
   _require(model.name in models.ARCHITECTURES, "model.name", model.name,
            f"must be one of {models.ARCHITECTURES}")

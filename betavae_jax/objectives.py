@@ -64,8 +64,8 @@ def _tcvae(config: ml_collections.ConfigDict,
     raise ValueError("The tcvae objective needs dataset_size, the number "
                      "of training images.")
   schedule = schedules.create_schedule(config.beta_schedule)
-  alpha, gamma = config.tcvae_alpha, config.tcvae_gamma
-  estimator = config.tcvae_estimator
+  alpha, gamma = config.tcvae.alpha, config.tcvae.gamma
+  estimator = config.tcvae.estimator
 
   def objective(terms, stats, member, step):
     z, mean, logvar = (stats[k].astype(jnp.float32)
@@ -78,8 +78,8 @@ def _tcvae(config: ml_collections.ConfigDict,
 
 def _capacity(config: ml_collections.ConfigDict) -> Objective:
   """recon + gamma |KL - C(step)| (Burgess et al.)."""
-  schedule = schedules.create_schedule(config.capacity_schedule)
-  gamma = config.gamma
+  schedule = schedules.create_schedule(config.capacity.schedule)
+  gamma = config.capacity.gamma
 
   def objective(terms, stats, member, step):
     del stats  # Unused.

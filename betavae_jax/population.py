@@ -66,11 +66,12 @@ def _fmt(value: float) -> str:
 
 
 def from_config(config: ml_collections.ConfigDict) -> Population:
-  """The product betas x capacity_max x seeds; unset lists take the scalars."""
+  """The product betas x capacity_maxes x seeds; unset lists take the
+  scalars."""
   pop = config.population
   betas = pop.betas if pop.betas is not None else (config.objective.beta,)
-  caps = (pop.capacity_max if pop.capacity_max is not None else
-          (config.objective.capacity_max,))
+  caps = (pop.capacity_maxes if pop.capacity_maxes is not None else
+          (config.objective.capacity.max,))
   seeds = pop.seeds if pop.seeds is not None else (config.seed,)
   rows = list(itertools.product(betas, caps, seeds))
   return Population(betas=tuple(float(b) for b, _, _ in rows),

@@ -130,7 +130,8 @@ def record_start(config: ml_collections.ConfigDict, workdir: str,
   if saved is None:  # A checkpoint saved without its config.
     with open(path) as f:
       saved = json.load(f)
-  changes = config_diff.config_changes(saved, config.to_dict())
+  changes = config_diff.config_changes(config_json.upgrade(saved),
+                                       config.to_dict())
   for field, old, new in changes:
     if old is config_diff.ABSENT:  # A field newer than the checkpoint.
       logging.info("Resuming at step %d: config.%s is new since the "

@@ -98,7 +98,7 @@ def get_config(preset: str = "cpu") -> ml_collections.ConfigDict:
 
   runs["capacity"] = _run(p, smoke)
   runs["capacity"].objective.name = "capacity"
-  runs["capacity"].objective.capacity_schedule.transition_steps = (
+  runs["capacity"].objective.capacity.schedule.transition_steps = (
       p["steps"] * 4 // 5)
   runs["capacity"].population.seeds = p["seeds"][:1]
 

@@ -30,9 +30,9 @@ def get_config():
   config.model.name = "mlp"
   config.objective.name = "tcvae"
   config.objective.beta = 6.0
-  config.objective.tcvae_alpha = 1.0
-  config.objective.tcvae_gamma = 1.0
-  config.objective.tcvae_estimator = "mws"
+  config.objective.tcvae.alpha = 1.0
+  config.objective.tcvae.gamma = 1.0
+  config.objective.tcvae.estimator = "mws"
   config.optim.learning_rate = 1e-3
   config.train.batch_size = 2048
   config.train.num_train_steps = 18_000

@@ -1,7 +1,9 @@
 """config_diff: the fields that decide whether a checkpoint fits, and the
 changes a resume records."""
 
+from betavae_jax import base_config
 from betavae_jax import config_diff
+from betavae_jax import config_json
 
 
 def test_shape_mismatches_compares_only_shape_fields():
@@ -40,3 +42,28 @@ def test_code_and_initialiser_fields_are_not_shape_fields():
   current = {"model": {"latent_dim": 4, "conv_impl": "fast",
                        "kernel_init": "he_uniform"}}
   assert config_diff.shape_mismatches(saved, current) == []
+
+
+def test_an_old_flat_config_upgrades_to_todays_names():
+  old = {"objective": {"name": "capacity", "gamma": 1000.0,
+                       "capacity_max": 25.0,
+                       "capacity_schedule": {"name": "linear"},
+                       "tcvae_alpha": 1.0, "tcvae_gamma": 2.0,
+                       "tcvae_estimator": "mss"},
+         "population": {"betas": None, "capacity_max": [5.0, 25.0]}}
+  new = config_json.upgrade(old)
+  assert new == {
+      "objective": {"name": "capacity",
+                    "capacity": {"gamma": 1000.0, "max": 25.0,
+                                 "schedule": {"name": "linear"}},
+                    "tcvae": {"alpha": 1.0, "gamma": 2.0,
+                              "estimator": "mss"}},
+      "population": {"betas": None, "capacity_maxes": [5.0, 25.0]}}
+  assert "gamma" in old["objective"]  # The caller's dict is left alone.
+  assert config_json.upgrade(new) == new
+  # Compared with today's config, only the values that differ remain.
+  today = base_config.base_config().to_dict()
+  changes = dict((f, (a, b)) for f, a, b in config_diff.config_changes(
+      config_json.upgrade(dict(today, objective=dict(
+          today["objective"], gamma=500.0))), today))
+  assert changes == {"objective.capacity.gamma": (500.0, 1000.0)}

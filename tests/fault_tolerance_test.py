@@ -137,7 +137,8 @@ def test_all_checkpoints_unreadable_stops(tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ("--config.objective.beta=-1", "config.objective.beta=-1.0 is invalid"),
-    ("--config.objective.gamma=-5", "config.objective.gamma=-5.0 is invalid"),
+    ("--config.objective.capacity.gamma=-5",
+     "config.objective.capacity.gamma=-5.0 is invalid"),
     ("--config.model.latent_dim=0", "config.model.latent_dim=0 is invalid"),
     ("--config.train.batch_size=0", "config.train.batch_size=0 is invalid"),
     ("--config.model.name=resnet", "config.model.name='resnet' is invalid"),

@@ -140,7 +140,7 @@ def test_nonfinite_step_is_recorded_and_params_kept(test_config):
 @pytest.mark.slow
 def test_capacity_objective_logs_capacity(test_config):
   test_config.objective.name = "capacity"
-  test_config.objective.capacity_schedule.transition_steps = 10
+  test_config.objective.capacity.schedule.transition_steps = 10
   images = _images()
   _, members, state, p_train, _ = _setup(test_config, [4.0], [0])
   for _ in range(6):
@@ -162,7 +162,7 @@ def test_eval_step_is_deterministic(test_config):
 @pytest.mark.slow
 def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
   test_config.objective.name = "tcvae"
-  test_config.objective.tcvae_alpha = 2.0
+  test_config.objective.tcvae.alpha = 2.0
   test_config.population.betas = (1.0, 6.0)
   pop = population_lib.from_config(test_config)
   model = models.create_model(test_config.model, SHAPE)

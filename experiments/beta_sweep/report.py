@@ -13,7 +13,6 @@ import json
 import os
 
 import matplotlib
-import ml_collections
 
 matplotlib.use("Agg")
 # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -21,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
+from betavae_jax import config_json
 from betavae_jax import input_pipeline
 from betavae_jax import losses
 from betavae_jax import metric_writer
@@ -270,8 +270,8 @@ def _param_counts(runs: dict, workdirs: dict[str, str]) -> str:
   counts = {}
   for name in ("sweep", "conv_z32", "mlp_z10", "mlp_z32"):
     if name in runs:
-      with open(os.path.join(workdirs[name], "config.json")) as f:
-        config = ml_collections.ConfigDict(json.load(f))
+      config = config_json.read(os.path.join(workdirs[name],
+                                             config_json.CONFIG_FILE))
       config.data.in_memory = False  # Only the shape is needed.
       shape = input_pipeline.load_dataset(config.data).image_shape
       counts["conv_z10" if name == "sweep" else name] = models.num_params(

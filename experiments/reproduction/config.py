@@ -79,9 +79,9 @@ def get_config(preset: str = "beta") -> ml_collections.ConfigDict:
     config.population.seeds = (0,)
   elif preset in ("capacity", "smoke_capacity"):
     config.objective.name = "capacity"
-    config.objective.gamma = 1000.0
-    config.objective.capacity_max = 25.0
-    config.objective.capacity_schedule.transition_steps = 100_000
+    config.objective.capacity.gamma = 1000.0
+    config.objective.capacity.max = 25.0
+    config.objective.capacity.schedule.transition_steps = 100_000
   else:
     config.population.betas = (1.0, 2.0, 4.0, 6.0, 8.0, 16.0)
     config.population.seeds = (0, 1, 2)
@@ -95,7 +95,7 @@ def get_config(preset: str = "beta") -> ml_collections.ConfigDict:
     config.train.plot_every_steps = 0
     config.train.checkpoint_every_steps = 5
     config.train.keep_checkpoint_every_steps = 10
-    config.objective.capacity_schedule.transition_steps = 20
+    config.objective.capacity.schedule.transition_steps = 20
   return config
 
 

@@ -276,7 +276,7 @@ def ship(workdir: str, step: int, name_of: dict, directory: str,
     config = run.config.copy_and_resolve_references()
     config.population.betas = (pop.betas[i],)
     config.population.seeds = (pop.seeds[i],)
-    config.population.capacity_max = (pop.capacity_maxes[i],)
+    config.population.capacity_maxes = (pop.capacity_maxes[i],)
     folder = os.path.join(directory, name)
     if os.path.isdir(folder):
       shutil.rmtree(folder)

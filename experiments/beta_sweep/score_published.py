@@ -11,10 +11,11 @@ scores as JSON and a Markdown table.
       --out=experiments/beta_sweep/published_defaults
 """
 
-import argparse
 import json
 import time
 
+from absl import app
+from absl import flags
 import jax
 import numpy as np
 
@@ -27,17 +28,23 @@ COLUMNS = ("beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "mig.mig",
            "dci.disentanglement", "sap.sap", "modularity.modularity")
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True)
-  parser.add_argument("--betas", default="1,4",
-                      help="Members with these betas (every seed).")
-  parser.add_argument("--seed", type=int, default=0, help="Metric key.")
-  parser.add_argument("--out", required=True, help="Path without suffix.")
-  args = parser.parse_args()
+_WORKDIR = flags.DEFINE_string("workdir", None, "The trained population.",
+                               required=True)
+_BETAS = flags.DEFINE_list("betas", ["1", "4"],
+                           "Members with these betas (every seed).")
+_SEED = flags.DEFINE_integer("seed", 0, "Metric key.")
+_OUT = flags.DEFINE_string("out", None, "Path without suffix.", required=True)
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   process.setup()
-  run = trained_run.load(args.workdir)
-  betas = {float(b) for b in args.betas.split(",")}
+  try:
+    run = trained_run.load(_WORKDIR.value)
+  except trained_run.LOAD_ERRORS as e:
+    raise SystemExit(f"Error: {e}") from e
+  betas = {float(b) for b in _BETAS.value}
   chosen = [i for i, b in enumerate(run.population.betas) if b in betas]
   if not chosen:
     raise SystemExit(f"no member has a beta in {sorted(betas)}.")
@@ -46,11 +53,11 @@ def main():
   start = time.perf_counter()
   members = suite.score_population(
       run.dataset.ground_truth, lambda x: encode(params, x),
-      jax.random.key(args.seed), evaluation.METRICS)
+      jax.random.key(_SEED.value), evaluation.METRICS)
   seconds = time.perf_counter() - start
   names = [run.population.names[i] for i in chosen]
-  with open(args.out + ".json", "w") as f:
-    json.dump({"workdir": args.workdir, "step": run.step, "seconds": seconds,
+  with open(_OUT.value + ".json", "w") as f:
+    json.dump({"workdir": _WORKDIR.value, "step": run.step, "seconds": seconds,
                "members": dict(zip(names, members))}, f, indent=1,
               default=float)
   lines = ["| member | " + " | ".join(COLUMNS) + " |",
@@ -60,12 +67,12 @@ def main():
     lines.append(f"| {name} | " + " | ".join(f"{flat[c]:.3f}"
                                              for c in COLUMNS) + " |")
   table = "\n".join(lines)
-  with open(args.out + ".md", "w") as f:
-    f.write(f"Step {run.step} of `{args.workdir}`, every metric at the "
+  with open(_OUT.value + ".md", "w") as f:
+    f.write(f"Step {run.step} of `{_WORKDIR.value}`, every metric at the "
             f"published sizes on the posterior mean; {seconds:.0f} s.\n\n"
             f"{table}\n")
   print(table)
 
 
 if __name__ == "__main__":
-  main()
+  app.run(main)

@@ -1,5 +1,7 @@
-"""The README's promises: its commands, and its snippet runs as written."""
+"""The README's promises: its commands, its snippet runs as written, its layout
+names every module and its "Extending" section what exists."""
 
+import importlib
 import pathlib
 import re
 
@@ -77,3 +79,33 @@ def test_results_lead_with_the_shipped_models_as_recorded():
                       text))
   assert gif and (README.parent / gif.group(1)).is_file()
   assert int(gif.group(3)) == pretrained.info(gif.group(2))["step"]
+
+
+def test_layout_names_every_module():
+  layout = _section("Layout")
+  package = README.parent / "betavae_jax"
+  for path in sorted(package.glob("*.py")) + sorted(
+      p for p in package.iterdir() if p.is_dir() and p.name[0] != "_"):
+    if path.name != "__init__.py":
+      name = path.name + ("/" if path.is_dir() else "")
+      assert f"`{name}`" in layout or f"`betavae_jax/{name}`" in layout, name
+
+
+def test_extending_names_what_exists():
+  section = _section("Extending")
+  named = set(re.findall(r"`(\w+)\.(\w+)`", section))
+  assert len(named) >= 8
+  modules = {"objectives": "betavae_jax.objectives",
+             "hooks": "betavae_jax.hooks",
+             "scores": "betavae_jax.evaluation.scores",
+             "metric_names": "betavae_jax.metric_names",
+             "input_pipeline": "betavae_jax.input_pipeline",
+             "train": "betavae_jax.train"}
+  for module, attr in named:
+    if module in modules:
+      assert hasattr(importlib.import_module(modules[module]), attr), (
+          module, attr)
+  files = re.findall(r"`((?:\w+/)*\w+\.py)`", section)
+  for name in files:
+    assert any((README.parent / "betavae_jax").rglob(name.split("/")[-1])), (
+        name)

@@ -55,7 +55,8 @@ def padded_size(size: int, factor: int) -> int:
 
 
 def conv_layer(impl: str, features: int, kernel_size: int, dtype: Dtype,
-               kernel_init: Initializer) -> nn.Module:
+               kernel_init: Initializer = nn.initializers.lecun_normal()
+               ) -> nn.Module:
   """A 'SAME' stride-2 conv; both impls name their parameters alike."""
   if impl == "fast":
     return conv_ops.Conv(features, kernel_size, dtype=dtype,
@@ -64,8 +65,9 @@ def conv_layer(impl: str, features: int, kernel_size: int, dtype: Dtype,
                  dtype=dtype, kernel_init=kernel_init)
 
 
-def conv_transpose_layer(impl: str, features: int, kernel_size: int,
-                         dtype: Dtype, kernel_init: Initializer) -> nn.Module:
+def conv_transpose_layer(
+    impl: str, features: int, kernel_size: int, dtype: Dtype,
+    kernel_init: Initializer = nn.initializers.lecun_normal()) -> nn.Module:
   """A 'SAME' stride-2 transposed conv (kernel not flipped, as flax)."""
   if impl == "fast":
     return conv_ops.ConvTranspose(features, kernel_size, dtype=dtype,

@@ -32,10 +32,11 @@ def create_objective(config: ml_collections.ConfigDict,
   Args:
     config: the objective section of a run's config.
     dataset_size: the number of training images, which tcvae's q(z)
-      mixes over; the other objectives ignore it.
+      mixes over (a tcvae objective built without it raises when called);
+      the other objectives ignore it.
 
   Raises:
-    ValueError: an unknown name, or tcvae without `dataset_size`.
+    ValueError: an unknown name.
   """
   if config.name == "beta":
     return _beta(config)
@@ -59,15 +60,19 @@ def _beta(config: ml_collections.ConfigDict) -> Objective:
 
 def _tcvae(config: ml_collections.ConfigDict,
            dataset_size: int | None) -> Objective:
-  """beta-TCVAE (Chen et al.): beta(step) weighs the total correlation."""
-  if dataset_size is None:
-    raise ValueError("The tcvae objective needs dataset_size, the number "
-                     "of training images.")
+  """beta-TCVAE (Chen et al.): beta(step) weighs the total correlation.
+
+  Without `dataset_size` the objective raises when a train step traces it,
+  so code that only evaluates (the eval step) can still build the steps.
+  """
   schedule = schedules.create_schedule(config.beta_schedule)
   alpha, gamma = config.tcvae.alpha, config.tcvae.gamma
   estimator = config.tcvae.estimator
 
   def objective(terms, stats, member, step):
+    if dataset_size is None:
+      raise ValueError("The tcvae objective needs dataset_size, the number "
+                       "of training images.")
     z, mean, logvar = (stats[k].astype(jnp.float32)
                        for k in ("z", "mean", "logvar"))
     return losses.tcvae_objective(terms, z, mean, logvar, dataset_size,

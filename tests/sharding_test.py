@@ -28,7 +28,7 @@ _PRELUDE = textwrap.dedent("""
     rng = np.random.default_rng(0)
     images = (rng.random((16,) + SHAPE) < 0.3).astype(np.uint8)
 
-    def run(betas, seeds, sharded, steps=3):
+    def run(betas, seeds, sharded, num_steps=3):
       config.population.betas, config.population.seeds = betas, seeds
       pop = population.from_config(config)
       model = models.create_model(config.model, SHAPE)
@@ -44,7 +44,7 @@ _PRELUDE = textwrap.dedent("""
       else:
         step, _ = steps.make_steps(config, model, 1)
         batch = images
-      for _ in range(steps):
+      for _ in range(num_steps):
         state, metrics = step(state, batch, members)
       return jax.device_get(state.params), state
 """)

@@ -178,4 +178,5 @@ def test_tcvae_objective_weighs_tc_by_each_members_beta(test_config):
                              rtol=1e-5)
   assert np.all(metrics["mi"] <= np.log(500) + 1e-4)
   with pytest.raises(ValueError, match="dataset_size"):
-    steps.make_steps(test_config, model, pixel_max=1)
+    steps.make_steps(test_config, model, pixel_max=1)[0](state, _images(),
+                                                         members)

@@ -32,8 +32,9 @@ machine: where a run's workdir is missing or behind its state, the run
 continues from the state; where the workdir is ahead, the workdir wins.
 --write_state replaces each run's state with its workdir's newest
 checkpoint (whole or not at all), removes a finished and scored run's
-state, and exits. A state that does not fit its preset's config stops the
-command with exit status 2 before anything is written.
+state, brings the report's run table up to date, and exits. A state that
+does not fit its preset's config stops the command with exit status 2
+before anything is written.
 """
 
 import json
@@ -88,7 +89,8 @@ _STATE = flags.DEFINE_string(
     "run (default: <out>/state).")
 _WRITE_STATE = flags.DEFINE_bool(
     "write_state", False, "Write each run's newest state into --state "
-    "(removing a finished run's) and exit; nothing trains.")
+    "(removing a finished run's), update the report's run table and exit; "
+    "nothing trains or is scored.")
 _SHIP = flags.DEFINE_string(
     "ship", None, "Export the last scored members here as shipped models "
     "(e.g. betavae_jax/pretrained_models).")
@@ -441,6 +443,11 @@ def main(argv) -> None:
       for preset in presets:
         print(write_state(preset, workdirs[preset],
                           os.path.join(states, preset), out))
+        if os.path.isdir(workdirs[preset]):  # The report says where it is.
+          results = os.path.join(out, "results", preset)
+          write_curve(workdirs[preset], results)
+          write_status(workdirs[preset], preset, results)
+      print(f"Wrote {report.write_report(out, presets)}")
       return
     for preset in presets:
       continue_from_state(study.get_config(preset), workdirs[preset],

@@ -94,7 +94,8 @@ def summarise(workdir: str, steps: int) -> dict:
 
 
 def table(results: dict, steps: int) -> str:
-  """Markdown: per initialiser, mean +- sd over seeds of each figure."""
+  """Markdown: per initialiser, mean +- sd over seeds of each figure (the
+  value alone for one seed)."""
   columns = [f"train_recon_{a}_{b}" for a, b in windows(steps)] + [
       f"heldout_{k}" for k in HELDOUT]
   heads = [f"train recon {a:,}-{b:,}" for a, b in windows(steps)] + [
@@ -105,7 +106,8 @@ def table(results: dict, steps: int) -> str:
     cells = []
     for c in columns:
       values = np.array([r[c] for r in by_seed.values()])
-      cells.append(f"{values.mean():.1f} ± {values.std():.1f}")
+      cells.append(f"{values.mean():.1f}" + (
+          f" ± {values.std():.1f}" if len(values) > 1 else ""))
     lines.append(f"| {init} | {len(by_seed)} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 

@@ -16,5 +16,7 @@ def get_config():
   config.objective.name = "capacity"
   config.model.conv_channels = (32, 32, 32, 32)
   config.model.dense_sizes = (256, 256)
+  # He kernels: fewer images to converge (docs/initialisation.md).
+  config.model.kernel_init = "he_uniform"
   config.optim.learning_rate = 5e-4
   return config

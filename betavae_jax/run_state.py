@@ -90,13 +90,14 @@ def write(workdir: str, target: str) -> State:
   meta, config = _read_back(partial, step)
   files = {rel: _digest(os.path.join(partial, rel))
            for rel in _files_under(partial)}
+  name = config.get("name", "")
   config_json.write(os.path.join(partial, MANIFEST), {
-      "format": FORMAT, "step": step, "config_name": config.get("name", ""),
-      "meta": meta, "files": files}, indent=1)
+      "format": FORMAT, "step": step, "config_name": name, "meta": meta,
+      "files": files}, indent=1)
   _swap_in(partial, target)
   logging.info("Wrote the state of %s at step %d to %s.", workdir, step,
                target)
-  return read(target)
+  return State(path=target, step=step, meta=meta, config_name=name)
 
 
 def read(target: str) -> State | None:
@@ -145,6 +146,13 @@ def check_fits(state: State, config_name: str, meta: dict) -> None:
                                    allow_change=False)
 
 
+def is_behind(workdir: str, state: State) -> bool:
+  """Whether the workdir is missing or its newest checkpoint older than the
+  state's (then the state wins; otherwise the workdir does)."""
+  step = workdir_step(workdir)
+  return step is None or step < state.step
+
+
 def continue_into(state: State, workdir: str) -> bool:
   """Makes `workdir` the run at the state's step where it is missing or
   behind; a workdir at or past the state is left alone (it wins).
@@ -156,11 +164,11 @@ def continue_into(state: State, workdir: str) -> bool:
   Returns:
     Whether the workdir now comes from the state.
   """
-  step = workdir_step(workdir)
-  if step is not None and step >= state.step:
-    logging.info("%s is at step %d, at or past the state's %d: resuming "
-                 "from the workdir.", workdir, step, state.step)
+  if not is_behind(workdir, state):
+    logging.info("%s is at or past the state's step %d: resuming from the "
+                 "workdir.", workdir, state.step)
     return False
+  step = workdir_step(workdir)
   workdir = workdir.rstrip(os.sep)
   fresh = workdir + ".from_state"
   shutil.rmtree(fresh, ignore_errors=True)

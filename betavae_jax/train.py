@@ -161,9 +161,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
                                                 per_member))
         scalars.update(timer.scalars(step, num_steps))
         reporting.log_console(step, pop.names, per_member, scalars)
-      scalars.update(_run_hooks(periodic, step, num_steps, state.params,
-                                pop.names))
-      if any(_due(step, h.every_steps, num_steps) for h in periodic):
+      due = [h for h in periodic if _due(step, h.every_steps, num_steps)]
+      if due:
+        scalars.update(_run_hooks(due, step, state.params, pop.names))
         timer.pause_until_now()  # Evaluation is not training time.
       if scalars:
         writer.write_scalars(step, scalars)
@@ -184,14 +184,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str,
   return state
 
 
-def _run_hooks(periodic, step: int, num_steps: int, params,
+def _run_hooks(due: list[hooks_lib.Hook], step: int, params,
                names: tuple[str, ...]) -> dict[str, float]:
-  """Runs the hooks due at `step`; their per-member results as scalars,
-  grouped by prefix in the order each prefix first appears."""
+  """Runs the due hooks; their per-member results as scalars, grouped by
+  prefix in the order each prefix first appears."""
   by_prefix = {}
-  for hook in periodic:
-    if not _due(step, hook.every_steps, num_steps):
-      continue
+  for hook in due:
     extra = hook.run(step, params)
     if extra is not None:
       merged = by_prefix.setdefault(hook.prefix, [{} for _ in names])

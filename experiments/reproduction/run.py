@@ -320,13 +320,8 @@ def continue_from_state(config, workdir: str, state_dir: str) -> None:
     run_state.StateError: the state is damaged; nothing was written.
   """
   state = run_state.read(state_dir)
-  if state is None:
-    return
-  step = run_state.workdir_step(workdir)
-  if step is not None and step >= state.step:
-    logging.info("%s (step %d) is at or past its state (step %d).", workdir,
-                 step, state.step)
-    return
+  if state is None or not run_state.is_behind(workdir, state):
+    return  # Nothing kept, or the workdir is at or past it: it wins.
   run_state.check_fits(state, config.name, expected_meta(config))
   run_state.continue_into(state, workdir)
 

@@ -9,17 +9,20 @@ from PIL import Image
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A claim's line names its test, then one verdict (and maybe a note).
+# A claim's line names its test, then one verdict (and maybe a note); a
+# claim the data cannot decide (no latent switched on yet) says so.
 VERDICT = re.compile(
-    r"test: [^*]*\): \*\*(?:not )?supported\*\*(?: \([^*]*\))?$")
+    r"test: [^*]*\): (?:\*\*(?:not )?supported\*\*(?: \([^*]*\))?|"
+    r"not decided \(too little data\))$")
 
 pytestmark = pytest.mark.slow  # Trains and scores a whole study.
 
 
 def _run_study(workdir, out):
   return subprocess.run(
-      [sys.executable, "experiments/beta_sweep/run.py",
-       "--config=configs/beta_sweep.py:smoke", f"--workdir={workdir}",
+      [sys.executable, "-m", "experiments.beta_sweep.run",
+       "--config=experiments/beta_sweep/config.py:smoke",
+       f"--workdir={workdir}",
        f"--out={out}", "--runs=sweep,capacity,tcvae"],
       cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
 
@@ -35,7 +38,8 @@ def test_smoke_study_writes_the_report(tmp_path):
   verdicts = [line for line in text.splitlines() if line.startswith("- *")]
   assert len(verdicts) >= 8
   for v in verdicts:
-    assert VERDICT.search(v) and v.count("supported**") == 1, v
+    assert VERDICT.search(v) and v.count("supported**") <= 1, v
+  assert sum("supported**" in v for v in verdicts) >= len(verdicts) - 1
   for claim in ("*Total correlation falls as beta grows*",
                 "*The index-code MI falls as beta grows*",
                 "by the IWAE bound", "*beta-TCVAE lowers the total"):

@@ -18,8 +18,8 @@ from betavae_jax import input_pipeline
 from betavae_jax import metric_names
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CONFIGS = sorted(ROOT.glob("configs/*.py")) + [
-    ROOT / "experiments/reproduction/config.py"]
+CONFIGS = sorted(ROOT.glob("configs/*.py")) + sorted(
+    ROOT.glob("experiments/*/config.py"))
 HEAVY = ("tensorflow_datasets", "tensorflow", "sklearn", "scipy",
          "matplotlib", "PIL", "flax", "orbax", "lightgbm", "array_record")
 ALLOWED = {"betavae_jax", "betavae_jax.base_config", "betavae_jax.schedules",

@@ -19,9 +19,9 @@ from betavae_jax import metric_writer
 from betavae_jax import run_state
 from betavae_jax import train
 
+from experiments.reproduction import config as study
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "experiments", "reproduction"))
-import config as study  # pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.slow
 PRESET = "smoke_capacity"
@@ -30,7 +30,7 @@ TIMING = ("train/steps_per_sec", "train/images_per_sec", "train/eta_min")
 
 def _study(workdir, out, *flags):
   return subprocess.run(
-      [sys.executable, "experiments/reproduction/run.py",
+      [sys.executable, "-m", "experiments.reproduction.run",
        f"--workdir={workdir}", f"--out={out}", *flags], cwd=ROOT,
       capture_output=True, text=True, timeout=900, check=False)
 

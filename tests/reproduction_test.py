@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def _run_study(workdir, out, *flags):
   return subprocess.run(
-      [sys.executable, "experiments/reproduction/run.py",
+      [sys.executable, "-m", "experiments.reproduction.run",
        f"--workdir={workdir}", f"--out={out}", "--runs=smoke,smoke_capacity",
        *flags], cwd=ROOT, capture_output=True, text=True, timeout=900,
       check=False)
@@ -81,8 +81,8 @@ def test_official_frames_cost_a_shipped_model_nothing_where_pixels_agree(
     tmp_path):
   if not os.path.isfile(OFFICIAL):
     pytest.skip(f"official dSprites frames not found at {OFFICIAL}.")
-  sys.path.insert(0, os.path.join(ROOT, "experiments", "reproduction"))
-  import run  # pylint: disable=g-import-not-at-top,import-outside-toplevel
+  # Imported here: the module defines the study's command-line flags.
+  from experiments.reproduction import run
   shipped = trained_run.from_pretrained("capacity", str(tmp_path),
                                         rendered=True)
   result = run.score_official_frames(shipped, OFFICIAL)

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.slow  # A subprocess per study.
 
-# Runs a study's script as __main__ with the trainer replaced.
+# Runs a study's module as __main__ with the trainer replaced.
 WRAPPER = """
 import runpy, sys
 from betavae_jax import startup
@@ -27,20 +27,20 @@ def preempted(config, workdir, **options):
 
 train.train_and_evaluate = preempted
 sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.mark.parametrize("script,flags", [
-    ("experiments/beta_sweep/run.py",
-     ["--config=configs/beta_sweep.py:smoke", "--runs=sweep"]),
-    ("experiments/reproduction/run.py", ["--runs=smoke"]),
+@pytest.mark.parametrize("module,flags", [
+    ("experiments.beta_sweep.run",
+     ["--config=experiments/beta_sweep/config.py:smoke", "--runs=sweep"]),
+    ("experiments.reproduction.run", ["--runs=smoke"]),
 ])
 def test_signal_during_start_up_exits_zero_and_writes_no_report(
-    tmp_path, script, flags):
+    tmp_path, module, flags):
   out = tmp_path / "out"
   proc = subprocess.run(
-      [sys.executable, "-c", WRAPPER, script, f"--workdir={tmp_path / 'w'}",
+      [sys.executable, "-c", WRAPPER, module, f"--workdir={tmp_path / 'w'}",
        f"--out={out}", *flags],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,20 +1,20 @@
 r"""Trains, scores and reports the beta-sweep study in one resumable command.
 
-  python experiments/beta_sweep/run.py --config=configs/beta_sweep.py:cpu \
+  python -m experiments.beta_sweep.run \
+      --config=experiments/beta_sweep/config.py:cpu \
       [--workdir=runs/beta_sweep_cpu] [--out=experiments/beta_sweep]
 
-Each run of the study (configs/beta_sweep.py) trains with
+Each run of the study (experiments/beta_sweep/config.py) trains with
 `train.train_and_evaluate` in `<workdir>/<run>` (a population is one
-vmapped program), is scored with `evaluation.suite.evaluate_run` at the study's
-metric scale, and `report.write_report` then writes README.md and plots/
-into --out. Interrupt it at any point and run the same command again: the
+vmapped program), is scored with `evaluation.suite.evaluate_run` at the
+study's metric scale, and `report.write_report` then writes README.md and
+plots/ into --out. Interrupt it at any point and run the same command again: the
 training resumes from checkpoints and finished scores are not recomputed.
 """
 
-import json
+import functools
 import os
 import platform
-import sys
 import time
 
 from absl import app
@@ -32,9 +32,12 @@ from betavae_jax import steps
 from betavae_jax import train
 from betavae_jax import trained_run
 from betavae_jax.evaluation import suite
+from experiments import results
+from experiments.beta_sweep import analysis
+from experiments.beta_sweep import report
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Study config (configs/beta_sweep.py:<preset>).",
+    "config", None, "Study config (experiments/beta_sweep/config.py:<preset>).",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where the runs go; default runs/beta_sweep_<preset>.")
@@ -42,11 +45,9 @@ _OUT = flags.DEFINE_string(
     "out", None, "Where README.md and plots/ go; default <workdir>/report.")
 _RUNS = flags.DEFINE_list("runs", None, "A subset of the study's runs.")
 
-TIMING_FILE = "timing.json"
-
 
 def train_run(config, workdir: str) -> bool:
-  """Trains (or resumes) one run, adding its wall time to timing.json.
+  """Trains (or resumes) one run, adding its wall time to its timing file.
 
   Returns:
     Whether the run reached its last step (False after SIGTERM / SIGINT,
@@ -56,79 +57,78 @@ def train_run(config, workdir: str) -> bool:
   start = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
   finished = train.train_or_resume(config, workdir)
-  timing = read_timing(workdir)
-  timing["train_seconds"] = timing.get("train_seconds", 0.0) + (
-      time.perf_counter() - start)
-  config_json.write(os.path.join(workdir, TIMING_FILE), timing)
+  _add_time(workdir, "train_seconds", time.perf_counter() - start)
   return finished
 
 
-def score_run(workdir: str, step: int, metrics, scale: float,
-              points: tuple[int, int], seed: int, elbo_examples: int,
-              mechanism: dict | None = None) -> dict:
-  """The run's eval/metrics_<step>.json, computed once per settings.
+def _add_time(workdir: str, what: str, seconds: float) -> None:
+  timing = analysis.read_timing(workdir)
+  timing[what] = timing.get(what, 0.0) + seconds
+  config_json.write(os.path.join(workdir, analysis.TIMING_FILE), timing)
 
-  Holds the metric suite (with the IWAE bound on held-out images, and UDR)
-  per member, plus 'elbo': the ELBO terms of the final parameters on
-  `elbo_examples` held-out and as many training images, for the
-  generalisation comparison; with `mechanism` settings, also 'mechanism'
-  (`mechanism_scores`). Each part is recomputed only when its settings
-  change.
+
+def score_settings(study, name: str) -> dict[str, dict]:
+  """What each part of a run's scores file is made with (see `score_run`)."""
+  mechanism = (study.mechanism.to_dict() if name in study.mechanism_runs
+               else {})
+  iwae_samples = mechanism.get("iwae_samples", iwae.DEFAULT_NUM_SAMPLES)
+  iwae_images = mechanism.get("iwae_images", suite.IWAE_IMAGES)
+  settings = {
+      "suite": {"metrics": sorted(study.metrics[name]),
+                "scale": study.metric_scale,
+                "points": list(study.metric_points),
+                "seed": study.metric_seed},
+      # The held-out bound uses the training bound's K and image count, so
+      # the generalisation gap compares like with like.
+      "iwae": {"samples": iwae_samples, "images": iwae_images,
+               "seed": study.metric_seed},
+      "elbo": {"num_examples": study.runs[name].train.eval_num_examples}}
+  if mechanism:
+    settings["mechanism"] = dict(mechanism, seed=study.metric_seed)
+  return settings
+
+
+def score_run(workdir: str, step: int, settings: dict[str, dict]) -> dict:
+  """The run's eval/metrics_<step>.json, each part computed once.
+
+  The parts: 'suite' (the metric suite per member, and UDR), 'iwae' (the
+  IWAE bound on held-out images), 'elbo' (the ELBO terms of the final
+  parameters on held-out and as many training images, for the
+  generalisation comparison) and, for the runs the report explains,
+  'mechanism' (`mechanism_scores`). Each part is recomputed only when its
+  settings change, and the checkpoint is loaded once for all of them.
   """
-  path = os.path.join(workdir, "eval", f"metrics_{step}.json")
-  done = {}
-  if os.path.exists(path):
-    with open(path) as f:
-      done = json.load(f)
-  start, settings = time.perf_counter(), (scale, list(points), sorted(metrics))
-  stale_scores = (done.get("scale"), done.get("points"),
-                  sorted(done.get("metrics", ()))) != settings
-  stale_elbo = done.get("elbo", {}).get("num_examples") != elbo_examples
-  stale_mechanism = (mechanism is not None and
-                     done.get("mechanism", {}).get("settings") != mechanism)
-  if not (stale_scores or stale_elbo or stale_mechanism):
-    return done
-  iwae_settings = mechanism or {}
-  run = trained_run.load(workdir, step, in_memory=False)  # Once.
-  if stale_scores:
-    kept = {k: done[k] for k in ("elbo", "mechanism") if k in done}
-    done = suite.evaluate_run(run, suite.Scoring(
-        metrics=tuple(metrics), seed=seed, scale=scale, num_train=points[0],
-        num_test=points[1],
-        iwae_samples=iwae_settings.get("iwae_samples",
-                                       iwae.DEFAULT_NUM_SAMPLES),
-        iwae_images=iwae_settings.get("iwae_images", suite.IWAE_IMAGES)))
-    done.update(scale=scale, points=list(points), metrics=list(metrics),
-                **kept)
-  if stale_elbo:
-    done["elbo"] = elbo_by_split(run, elbo_examples)
-  if stale_mechanism:
-    done["mechanism"] = mechanism_scores(run, jax.random.key(seed),
-                                         mechanism)
-    _match_held_out_iwae(done, run, jax.random.key(seed), mechanism)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  config_json.write(path, done)
-  timing = read_timing(workdir)
-  timing["eval_seconds"] = timing.get("eval_seconds", 0.0) + (
-      time.perf_counter() - start)
-  config_json.write(os.path.join(workdir, TIMING_FILE), timing)
+  start = time.perf_counter()
+  run = functools.cache(  # Loaded once, and only if a part is stale.
+      lambda: trained_run.load(workdir, step, in_memory=False))
+
+  def compute(done: dict, stale: set[str]) -> dict:
+    del done  # Each part is computed afresh.
+    new = {}
+    if "suite" in stale:
+      s = settings["suite"]
+      new.update(suite.evaluate_run(run(), suite.Scoring(
+          metrics=tuple(s["metrics"]), seed=s["seed"], scale=s["scale"],
+          num_train=s["points"][0], num_test=s["points"][1],
+          iwae_images=0)))
+    if "iwae" in stale:
+      s = settings["iwae"]
+      new["iwae"] = suite.iwae_scores(run(), jax.random.key(s["seed"]),
+                                      s["samples"], s["images"])
+    if "elbo" in stale:
+      new["elbo"] = elbo_by_split(run(), settings["elbo"]["num_examples"])
+    if "mechanism" in stale:
+      s = settings["mechanism"]
+      new["mechanism"] = mechanism_scores(run(), jax.random.key(s["seed"]),
+                                          s)
+    return new
+
+  done = results.cached_scores(
+      results.scores_path(os.path.join(workdir, "eval"), step), settings,
+      compute)
+  if run.cache_info().misses:
+    _add_time(workdir, "eval_seconds", time.perf_counter() - start)
   return done
-
-
-def _match_held_out_iwae(done: dict, run: trained_run.TrainedRun,
-                         key: jax.Array, settings: dict) -> None:
-  """Rescores the held-out IWAE bound if its K differs from the training one.
-
-  The suite's held-out bound is kept with the scores, so a change of
-  `iwae_samples` alone would otherwise leave the two splits' bounds
-  computed with different K and their gap meaningless.
-  """
-  held_out = [m["scores"].get("iwae", {}) for m in done["members"]]
-  if all(b.get("num_samples") == settings["iwae_samples"] for b in held_out):
-    return
-  for member, bound in zip(done["members"], suite.iwae_scores(
-      run, key, settings["iwae_samples"], settings["iwae_images"])):
-    member["scores"]["iwae"] = bound
 
 
 def mechanism_scores(run: trained_run.TrainedRun, key: jax.Array,
@@ -147,7 +147,7 @@ def mechanism_scores(run: trained_run.TrainedRun, key: jax.Array,
                                settings["decomposition_samples"])
   bounds = suite.iwae_scores(run, key, settings["iwae_samples"],
                              settings["iwae_images"], split="train")
-  return {"settings": settings, "split": split,
+  return {"split": split,
           "members": [dict(p, iwae_train=b) for p, b in zip(parts, bounds)]}
 
 
@@ -160,18 +160,10 @@ def elbo_by_split(run: trained_run.TrainedRun, num_examples: int,
   for split in ("eval", "train"):
     batches = input_pipeline.eval_batches(run.dataset, batch_size,
                                           num_examples, split=split)
-    results = steps.eval_elbo(p_eval, run.params, members, batches)
+    terms = steps.eval_elbo(p_eval, run.params, members, batches)
     out[split] = [{k: np.asarray(v).tolist() for k, v in r.items()}
-                  for r in results]
+                  for r in terms]
   return out
-
-
-def read_timing(workdir: str) -> dict:
-  path = os.path.join(workdir, TIMING_FILE)
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    return json.load(f)
 
 
 def main(argv) -> None:
@@ -189,17 +181,12 @@ def main(argv) -> None:
     if not train_run(config, run_dir):
       logging.info("Interrupted; run the same command again to resume.")
       return
-    score_run(run_dir, config.train.num_train_steps, study.metrics[name],
-              study.metric_scale, tuple(study.metric_points),
-              study.metric_seed, config.train.eval_num_examples,
-              (study.mechanism.to_dict() if name in study.mechanism_runs
-               else None))
+    score_run(run_dir, config.train.num_train_steps,
+              score_settings(study, name))
   hardware = (f"{os.cpu_count()} CPU cores ({platform.machine()}), "
               f"{jax.default_backend()} backend: "
               f"{', '.join(str(d) for d in jax.devices())}")
   out = _OUT.value or os.path.join(workdir, "report")
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import report  # pylint: disable=g-import-not-at-top
   path = report.write_report(study, workdir, out, hardware, names)
   print(f"Wrote {path}")
 

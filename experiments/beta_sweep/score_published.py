@@ -6,7 +6,7 @@ script scores a few members with every metric at the published defaults of
 Locatello et al. 2019, for comparison with their ranges, and writes the
 scores as JSON and a Markdown table.
 
-  python experiments/beta_sweep/score_published.py \
+  python -m experiments.beta_sweep.score_published \
       --workdir=runs/beta_sweep_cpu/sweep --betas=1,4 \
       --out=experiments/beta_sweep/published_defaults
 """

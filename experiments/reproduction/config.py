@@ -14,7 +14,7 @@ combinations is held out, so reconstruction and KL are measured on images
 the models never saw. Checkpoints are written every 1,000 steps (a killed
 run loses little) and those at multiples of 5,000 are kept, so the study is
 scored afterwards at 10k, 25k, 50k, 100k steps and beyond
-(experiments/reproduction/run.py).
+(`python -m experiments.reproduction.run`).
 
 Presets (the string after ':'):
   beta:     beta in {1, 4, 16}, seed 0, one vmapped population, 100k steps.

@@ -7,7 +7,6 @@ stated test on the measured numbers, decided when the report is written.
 """
 
 import collections
-import json
 import os
 
 import matplotlib
@@ -19,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from betavae_jax import losses
+from experiments import results
 
 # (flat score key, title, published dSprites range of Locatello et al. 2019
 # or None).
@@ -36,19 +36,6 @@ TARGET_STEP = 100_000
 DECOMPOSITION = ("mi", "tc", "dim_kl")  # Logged at every evaluation.
 BETA_RUNS = ("beta", "grid", "smoke")  # Runs whose members differ in beta.
 CAPACITY_RUNS = ("capacity", "smoke_capacity")
-DPI = 100
-
-
-def _read(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
-
-
-def scored_steps(results: str) -> list[int]:
-  """Steps with a metrics_<step>.json in a run's results folder."""
-  names = os.listdir(results) if os.path.isdir(results) else []
-  return sorted(int(n[len("metrics_"):-len(".json")]) for n in names
-                if n.startswith("metrics_") and n.endswith(".json"))
 
 
 def model_rows(out: str, run: str) -> dict[str, list[dict]]:
@@ -58,29 +45,28 @@ def model_rows(out: str, run: str) -> dict[str, list[dict]]:
   logged at that step, active latents, each score's first draw and its
   spread over draws, UDR and the latent-factor map.
   """
-  results = os.path.join(out, "results", run)
-  curve = _curve_at(os.path.join(results, "curve.json"))
+  folder = os.path.join(out, "results", run)
+  curve = _curve_at(os.path.join(folder, "curve.json"))
   rows = collections.defaultdict(list)
-  for step in scored_steps(results):
-    report = _read(os.path.join(results, f"metrics_{step}.json"))
+  for step in results.scored_steps(folder):
+    report = results.read_json(results.scores_path(folder, step))
     udr = report.get("udr", {}).get("lasso", {}).get("udr")
+    held_out = results.by_member(curve.get(step, {}), "eval")
+    on_train = results.by_member(curve.get(step, {}), "eval_train")
     for i, member in enumerate(report["members"]):
       name = member["name"]
       label = f"{run}:{name}" if name else run
-      logged = curve.get(step, {})
-      suffix = f"/{name}" if name else ""
-      kl = np.array([logged.get(f"eval/kl_per_dim_{d}{suffix}", np.nan)
-                     for d in range(_latents(logged, suffix))])
+      logged = held_out.get(name, {})
+      kl = np.array(logged.get("kl_per_dim", []), float)
       row = {"step": step, "beta": member["beta"],
              "capacity_max": member["capacity_max"], "run": run,
-             "recon": logged.get(f"eval/recon{suffix}", np.nan),
-             "kl": logged.get(f"eval/kl{suffix}", np.nan),
-             "train_recon": logged.get(f"eval_train/recon{suffix}", np.nan),
+             "recon": logged.get("recon", np.nan),
+             "kl": logged.get("kl", np.nan),
+             "train_recon": on_train.get(name, {}).get("recon", np.nan),
              "active": int(np.sum(kl > losses.ACTIVE_KL_NATS)),
              "kl_per_dim": kl.tolist(), "udr": udr[i] if udr else np.nan,
              "iwae": _flat(member["scores"], "iwae.log_likelihood"),
-             **{term: logged.get(f"eval/{term}{suffix}", np.nan)
-                for term in DECOMPOSITION},
+             **{term: logged.get(term, np.nan) for term in DECOMPOSITION},
              "latent_factor": member.get("latent_factor")}
       for key, _, _ in SCORES:
         spread = member.get("spread", {}).get(key)
@@ -97,31 +83,19 @@ def _flat(scores: dict, key: str) -> float:
   return float(scores.get(metric, {}).get(field, np.nan))
 
 
-def _latents(logged: dict, suffix: str) -> int:
-  return sum(1 for k in logged if k.startswith("eval/kl_per_dim_")
-             and k.endswith(suffix) and (suffix or "/" not in k[8:]))
-
-
 def _curve_at(path: str) -> dict[int, dict]:
   """{step: merged records} of a curve.json."""
   merged = collections.defaultdict(dict)
-  if os.path.exists(path):
-    for record in _read(path)["records"]:
-      merged[record["step"]].update(record)
+  for record in (results.read_json(path) or {"records": []})["records"]:
+    merged[record["step"]].update(record)
   return dict(merged)
 
 
-def capacity_onsets(out: str, run: str, threshold: float = 0.5
-                    ) -> dict[int, int]:
-  """{latent: first logged step its train KL exceeds `threshold` nats}."""
-  onsets = {}
+def capacity_onsets(out: str, run: str) -> dict[int, int]:
+  """{latent: first logged step its train KL switched on} of a one-model
+  run."""
   curve = _curve_at(os.path.join(out, "results", run, "curve.json"))
-  for step in sorted(curve):
-    for k, v in curve[step].items():
-      if k.startswith("train/kl_per_dim_") and "/" not in k[6:] and (
-          v > threshold):
-        onsets.setdefault(int(k.rsplit("_", 1)[1]), step)
-  return dict(sorted(onsets.items(), key=lambda kv: kv[1]))
+  return results.switch_on_steps(curve.values())
 
 
 # Figures.
@@ -164,7 +138,7 @@ def plot_curves(models: dict[str, list[dict]], out: str) -> str:
     ax.axis("off")
   axes.flat[0].legend(fontsize=7)
   fig.tight_layout()
-  return _save(fig, out, "curves.png")
+  return results.save_figure(fig, out, "curves")
 
 
 def plot_kl_per_latent(models: dict[str, list[dict]], out: str) -> str:
@@ -182,14 +156,7 @@ def plot_kl_per_latent(models: dict[str, list[dict]], out: str) -> str:
     ax.set_ylabel("held-out KL (nats)")
   axes.flat[0].legend(fontsize=6, ncol=2)
   fig.tight_layout()
-  return _save(fig, out, "kl_per_latent.png")
-
-
-def _save(fig, out: str, name: str) -> str:
-  os.makedirs(os.path.join(out, "plots"), exist_ok=True)
-  fig.savefig(os.path.join(out, "plots", name), dpi=DPI)
-  plt.close(fig)
-  return f"plots/{name}"
+  return results.save_figure(fig, out, "kl_per_latent")
 
 
 # Tables and claims.
@@ -205,21 +172,17 @@ def final_table(models: dict[str, list[dict]]) -> str:
   """One row per model at its last scored step."""
   head = ["model", "step", "recon", "KL", "MI", "TC", "dim-KL", "log p(x)",
           "active"] + [t for _, t, _ in SCORES] + ["UDR"]
-  lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-  for label, rows in models.items():
-    r = rows[-1]
-    cells = [label, f"{r['step']:,}", f"{r['recon']:.1f}", f"{r['kl']:.1f}",
-             *(f"{r[t]:.2f}" for t in DECOMPOSITION), f"{r['iwae']:.1f}",
-             str(r["active"])] + [_cell(r, k) for k, _, _ in SCORES] + [
-                 f"{r['udr']:.3f}"]
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
+  return results.markdown_table(head, (
+      [label, f"{r['step']:,}", f"{r['recon']:.1f}", f"{r['kl']:.1f}",
+       *(f"{r[t]:.2f}" for t in DECOMPOSITION), f"{r['iwae']:.1f}",
+       str(r["active"])] + [_cell(r, k) for k, _, _ in SCORES] + [
+           f"{r['udr']:.3f}"]
+      for label, r in ((label, rows[-1]) for label, rows in models.items())))
 
 
 def factor_table(models: dict[str, list[dict]]) -> str:
   """Which latent carries which factor at the last scored step."""
-  lines = ["| model | latent: factor (abs Spearman rho), active latents by "
-           "KL |", "|---|---|"]
+  lines = []
   for label, rows in models.items():
     r = rows[-1]
     if not r["latent_factor"]:
@@ -232,13 +195,10 @@ def factor_table(models: dict[str, list[dict]]) -> str:
              f"({rho[d].max():.2f})" for d in order
              if d < len(r["kl_per_dim"]) and r["kl_per_dim"][d] >
              losses.ACTIVE_KL_NATS]
-    lines.append(f"| {label} | {', '.join(cells) or 'none active'} |")
-  return "\n".join(lines)
-
-
-def _verdict(ok: bool | None) -> str:
-  return ("not decided (too few models)" if ok is None else
-          "**supported**" if ok else "**not supported**")
+    lines.append([label, ", ".join(cells) or "none active"])
+  return results.markdown_table(
+      ["model", "latent: factor (abs Spearman rho), active latents by KL"],
+      lines)
 
 
 def _trend(models: dict, key: str, sign: int) -> tuple[bool | None, str]:
@@ -264,7 +224,7 @@ def claims(models: dict[str, list[dict]], out: str, runs: list[str]
                           ("tc", "The total correlation falls", -1)):
     ok, text = _trend(models, key, sign)
     lines.append(f"- *{what} as beta rises* (test: monotone in beta at the "
-                 f"last scored step): {text}: {_verdict(ok)}")
+                 f"last scored step): {text}: {results.verdict(ok)}")
   rows = [r[-1] for r in models.values() if r[-1]["run"] in BETA_RUNS]
   if len(rows) >= 2:
     by_beta = {r["beta"]: r for r in rows}
@@ -275,18 +235,16 @@ def claims(models: dict[str, list[dict]], out: str, runs: list[str]
           f"- *{title} is best above beta = 1* (test: the best mean over "
           f"draws lies at beta > 1): " + ", ".join(
               f"{r[key]:.3f} at beta = {r['beta']:g}" for r in rows)
-          + f": {_verdict(ok)}")
+          + f": {results.verdict(ok)}")
   for run in (r for r in runs if r in CAPACITY_RUNS):
     onsets = capacity_onsets(out, run)
-    steps = list(onsets.values())
-    ok = (len(steps) >= 2 and len(set(steps)) >= 0.75 * len(steps)) if (
-        steps) else None
+    ok = results.one_at_a_time(onsets)
     lines.append(
         "- *The capacity objective switches latents on one at a time as C "
         "grows* (test: at least 3 in 4 latents reach 0.5 nats of train KL at "
         "a logged step of their own): " + (", ".join(
             f"z{d} at {s:,}" for d, s in onsets.items()) or "none yet")
-        + f": {_verdict(ok)}")
+        + f": {results.verdict(ok)}")
     factor_map = models[run][-1]["latent_factor"] if run in models else None
     first = list(onsets)[:2]
     if factor_map and len(first) == 2:
@@ -300,7 +258,7 @@ def claims(models: dict[str, list[dict]], out: str, runs: list[str]
         "first two latents to switch on carry pos_x and pos_y at the last "
         "scored step): " + (", ".join(
             f"z{d}: {c}" for d, c in zip(first, carried)) or "too few "
-            "latents on") + f": {_verdict(ok)}")
+            "latents on") + f": {results.verdict(ok)}")
   return lines
 
 
@@ -335,8 +293,7 @@ def targets(models: dict[str, list[dict]]) -> list[str]:
 def switch_on_table(models: dict[str, list[dict]], out: str,
                     runs: list[str]) -> str:
   """Per capacity run: when each latent switched on, and what it carries."""
-  lines = ["| run | latent | on at step (train KL > 0.5 nats) | factor "
-           "(abs Spearman rho at the last scored step) |", "|---|---|---|---|"]
+  lines = []
   for run in (r for r in runs if r in CAPACITY_RUNS and r in models):
     factor_map = models[run][-1]["latent_factor"]
     for d, step in capacity_onsets(out, run).items():
@@ -345,8 +302,10 @@ def switch_on_table(models: dict[str, list[dict]], out: str,
         rho = np.array(factor_map["rho"][d])
         carried = (f"{factor_map['factors'][int(np.argmax(rho))]} "
                    f"({rho.max():.2f})")
-      lines.append(f"| {run} | z{d} | {step:,} | {carried} |")
-  return "\n".join(lines)
+      lines.append([run, f"z{d}", f"{step:,}", carried])
+  return results.markdown_table(
+      ["run", "latent", f"on at step (train KL > {results.SWITCH_ON_NATS} "
+       "nats)", "factor (abs Spearman rho at the last scored step)"], lines)
 
 
 def published(models: dict[str, list[dict]]) -> list[str]:
@@ -368,53 +327,55 @@ def published(models: dict[str, list[dict]]) -> list[str]:
 
 def official_table(out: str, runs: list[str]) -> str:
   """Reconstructions of the official frames against rendered ones."""
-  lines = ["| model | step | frames | recon, official | recon, rendered | "
-           "hearts: differing px, recon official / rendered |",
-           "|---|---|---|---|---|---|"]
+  lines = []
   for run in runs:
-    results = os.path.join(out, "results", run)
-    done = [s for s in scored_steps(results) if os.path.exists(
-        os.path.join(results, f"official_frames_{s}.json"))]
+    folder = os.path.join(out, "results", run)
+    done = [s for s in results.scored_steps(folder) if os.path.exists(
+        os.path.join(folder, f"official_frames_{s}.json"))]
     if not done:
       continue
-    report = _read(os.path.join(results, f"official_frames_{done[-1]}.json"))
+    report = results.read_json(
+        os.path.join(folder, f"official_frames_{done[-1]}.json"))
     for m in report["members"]:
       heart = m["by_shape"]["heart"]
-      label = f"{run}:{m['name']}" if m["name"] else run
-      lines.append(
-          f"| {label} | "
-          f"{report['step']:,} | {report['frames']} | "
-          f"{m['recon_official']:.1f} | {m['recon_rendered']:.1f} | "
+      lines.append([
+          f"{run}:{m['name']}" if m["name"] else run, f"{report['step']:,}",
+          str(report["frames"]), f"{m['recon_official']:.1f}",
+          f"{m['recon_rendered']:.1f}",
           f"{heart['differing_pixels']} px over {heart['frames']} frames, "
-          f"{heart['recon_official']:.1f} / {heart['recon_rendered']:.1f} |")
-  return "\n".join(lines) if len(lines) > 2 else ""
+          f"{heart['recon_official']:.1f} / {heart['recon_rendered']:.1f}"])
+  return results.markdown_table(
+      ["model", "step", "frames", "recon, official", "recon, rendered",
+       "hearts: differing px, recon official / rendered"],
+      lines) if lines else ""
 
 
 def state_step(out: str, run: str) -> str:
   """The step of the run's state kept in the tree, or 'none'."""
   path = os.path.join(out, "state", run, "state.json")
-  return f"{_read(path)['step']:,}" if os.path.exists(path) else "none"
+  state = results.read_json(path)
+  return f"{state['step']:,}" if state else "none"
 
 
 def run_table(out: str, runs: list[str]) -> str:
   """Each run's progress, data version and kept state, from
   results/<run>/status.json and state/<run>/."""
-  lines = ["| run | members | step reached | of | scored steps | data | "
-           "state kept at |", "|---|---|---|---|---|---|---|"]
+  lines = []
   for run in runs:
-    path = os.path.join(out, "results", run, "status.json")
-    if not os.path.exists(path):
-      lines.append(f"| {run} | not started | 0 | | none | | "
-                   f"{state_step(out, run)} |")
+    s = results.read_json(os.path.join(out, "results", run, "status.json"))
+    if s is None:
+      lines.append([run, "not started", "0", "", "none", "",
+                    state_step(out, run)])
       continue
-    s = _read(path)
-    steps = scored_steps(os.path.join(out, "results", run))
-    lines.append(
-        f"| {run} | {', '.join(m or run for m in s['members'])} | "
-        f"{s['step']:,} | {s['num_train_steps']:,} | "
-        f"{', '.join(f'{t:,}' for t in steps) or 'none yet'} | "
-        f"`{s['data_version']}` | {state_step(out, run)} |")
-  return "\n".join(lines)
+    steps = results.scored_steps(os.path.join(out, "results", run))
+    lines.append([
+        run, ", ".join(m or run for m in s["members"]), f"{s['step']:,}",
+        f"{s['num_train_steps']:,}",
+        ", ".join(f"{t:,}" for t in steps) or "none yet",
+        f"`{s['data_version']}`", state_step(out, run)])
+  return results.markdown_table(
+      ["run", "members", "step reached", "of", "scored steps", "data",
+       "state kept at"], lines)
 
 
 def write_report(out: str, runs: list[str]) -> str:
@@ -426,7 +387,7 @@ def write_report(out: str, runs: list[str]) -> str:
              f"![KL per latent]({plot_kl_per_latent(models, out)})"
              ] if models else []
   for run in runs:
-    steps = scored_steps(os.path.join(out, "results", run))
+    steps = results.scored_steps(os.path.join(out, "results", run))
     if steps:
       folder = f"plots/{run}/{steps[-1]}"
       for name in ("traversal_0", "reconstructions",
@@ -438,7 +399,7 @@ def write_report(out: str, runs: list[str]) -> str:
   scoring = _scoring(out, runs)
   text = f"""# Reproduction: beta-VAEs on dSprites at the papers' length
 
-Generated by `python experiments/reproduction/run.py --workdir=<dir>` from
+Generated by `python -m experiments.reproduction.run --workdir=<dir>` from
 the results kept beside this file (`results/`, `plots/`). Settings of
 Burgess et al. 2018 (`experiments/reproduction/config.py`): four 4x4 stride-2
 convolutions of 32 channels, two dense layers of 256, 10 latents, Bernoulli
@@ -463,13 +424,13 @@ data version and the metrics logged so far; `betavae_jax/run_state.py`), so
 anyone continues the study from a clone, on a CPU or a GPU, with
 
 ```bash
-python experiments/reproduction/run.py --workdir=$HOME/reproduction
+python -m experiments.reproduction.run --workdir=$HOME/reproduction
 ```
 
 which puts each state into a missing or older workdir (a newer workdir
 wins), trains the runs in turn up to each evaluation step, scores the step
 as soon as it is passed and rewrites this report; then
-`run.py --workdir=$HOME/reproduction --write_state` replaces the kept
+the same command with `--write_state` replaces the kept
 states with the newest checkpoints, whole or not at all (a finished run's
 state leaves the tree).
 
@@ -513,8 +474,9 @@ reproductions, Locatello et al.'s among them, found such scores hard to reach.
 
 The models train on the offline renderer's images
 (`betavae_dsprites/rendered/2.0.0`). The animation published with the
-official dataset carries 320 of its images (shared/dsprites_official/, read
-by `betavae_jax.datasets.official_frames`); each model reconstructs those
+official dataset (`dsprites.gif` of deepmind/dsprites-dataset) carries 320
+of its images; given that file (`--official_frames=<path>`, read by
+`betavae_jax.datasets.official_frames`), each model reconstructs those
 and the rendered images of the same cells (recon in nats per image, from the
 posterior mean). Squares and ellipses render pixel for pixel as in the
 official file, hearts within a few pixels (docs/dsprites.md), so the two
@@ -523,8 +485,8 @@ Version 1.0.0 of the rendered data (the renderer before its refit) is no
 longer prepared by the builder, so the official images are the other data
 these models can meet.
 
-{official_table(out, runs) or 'Not measured: the official frames were not '
- 'found beside the repository.'}
+{official_table(out, runs) or 'Not measured: no scored step was given the '
+ 'official frames.'}
 
 ## Figures
 
@@ -540,9 +502,10 @@ these models can meet.
 def _scoring(out: str, runs: list[str]) -> str:
   """The scoring settings recorded with the results."""
   for run in runs:
-    results = os.path.join(out, "results", run)
-    for step in scored_steps(results):
-      s = _read(os.path.join(results, f"metrics_{step}.json"))["scoring"]
+    folder = os.path.join(out, "results", run)
+    for step in results.scored_steps(folder):
+      s = results.read_json(results.scores_path(folder, step))[
+          results.SETTINGS]["suite"]
       return (f"BetaVAE / FactorVAE at {s['scale']:.0%} of 10,000 / 5,000 "
               f"points, MIG / DCI / SAP / modularity on {s['points'][0]:,} / "
               f"{s['points'][1]:,}, {s['draws']} draws; IWAE with K = "

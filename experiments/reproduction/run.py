@@ -1,8 +1,9 @@
 r"""Trains, scores, draws and ships the reproduction study; resumable.
 
-  python experiments/reproduction/run.py --workdir=$HOME/reproduction \
-      [--runs=beta,capacity] [--train=true] [--out=experiments/reproduction]
-  python experiments/reproduction/run.py --workdir=$HOME/reproduction \
+  python -m experiments.reproduction.run --workdir=$HOME/reproduction \
+      [--runs=beta,capacity] [--train=true] [--out=experiments/reproduction] \
+      [--official_frames=<dsprites.gif>]
+  python -m experiments.reproduction.run --workdir=$HOME/reproduction \
       --write_state
 
 Each run (a preset of experiments/reproduction/config.py) trains in
@@ -37,7 +38,7 @@ does not fit its preset's config stops the command with exit status 2
 before anything is written.
 """
 
-import json
+import functools
 import os
 import shutil
 import sys
@@ -57,6 +58,7 @@ from betavae_jax import metric_writer
 from betavae_jax import pretrained
 from betavae_jax import population as population_lib
 from betavae_jax import process
+from betavae_jax import reporting
 from betavae_jax import run_state
 from betavae_jax import startup
 from betavae_jax import train
@@ -70,10 +72,9 @@ from betavae_jax.plotting import arrays
 from betavae_jax.plotting import figures
 from betavae_jax.plotting import files
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# pylint: disable=g-import-not-at-top,wrong-import-position
-import config as study
-import report
+from experiments import results
+from experiments.reproduction import config as study
+from experiments.reproduction import report
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where the runs train (one folder per run).",
@@ -96,30 +97,20 @@ _SHIP = flags.DEFINE_string(
     "(e.g. betavae_jax/pretrained_models).")
 
 _FRAMES = flags.DEFINE_string(
-    "official_frames", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
-        "shared", "dsprites_official", "dsprites.gif"),
-    "The official dSprites animation (320 frames of the official images): "
-    "where it exists, each scored step's reconstructions of it go in "
+    "official_frames", None,
+    "The official dSprites animation (dsprites.gif of "
+    "deepmind/dsprites-dataset: 320 frames of the official images), read "
+    "where given: each scored step's reconstructions of it go in "
     "results/<run>/official_frames_<step>.json.")
 
-CURVE_PREFIXES = ("eval/", "eval_train/", "train/kl_per_dim_", "train/kl/",
-                  "train/kl")
+# The training log's parts the report plots: held-out terms on both
+# splits, and the training KL in total and per latent.
+CURVE_KEYS = (("eval", None), ("eval_train", None), ("train", "kl"),
+              ("train", "kl_per_dim"))
 
 
-def scored(out: str, step: int, scoring: dict) -> dict | None:
-  """The step's scores kept in `out`, if made with `scoring`."""
-  target = os.path.join(out, f"metrics_{step}.json")
-  if not os.path.exists(target):
-    return None
-  with open(target) as f:
-    done = json.load(f)
-  return done if done.get("scoring") == scoring else None
-
-
-def score_step(run: trained_run.TrainedRun, out: str, scoring: dict) -> dict:
-  """The suite at the run's step, with each member's latent-factor map;
-  written into `out`."""
+def score_step(run: trained_run.TrainedRun, scoring: dict) -> dict:
+  """The suite at the run's step, with each member's latent-factor map."""
   logging.info("Scoring %s at step %d (%s).", run.workdir, run.step, scoring)
   result = suite.evaluate_run(run, suite.Scoring(
       scale=scoring["scale"], num_train=scoring["points"][0],
@@ -130,9 +121,6 @@ def score_step(run: trained_run.TrainedRun, out: str, scoring: dict) -> dict:
       run, scoring["points"][0], scoring["seed"])):
     member["latent_factor"] = factor_map
   result["workdir"] = os.path.basename(os.path.normpath(run.workdir))
-  result["scoring"] = scoring
-  os.makedirs(out, exist_ok=True)
-  config_json.write(os.path.join(out, f"metrics_{run.step}.json"), result)
   return result
 
 
@@ -156,7 +144,7 @@ def score_official_frames(run: trained_run.TrainedRun,
   rendered images of the same cells, per shape.
 
   The models train on rendered images; this tells what a user with the
-  official file would see, on the 320 official frames that ship beside the
+  official file would see, on the 320 official frames of the dataset's
   repository.
   """
   frames = official_frames.read(frames_path)
@@ -189,12 +177,18 @@ def score_official_frames(run: trained_run.TrainedRun,
   return result
 
 
+def _on_curve(key: str) -> bool:
+  parsed = reporting.parse_key(key)
+  return parsed is not None and any(
+      parsed.prefix == prefix and metric in (None, parsed.metric)
+      for prefix, metric in CURVE_KEYS)
+
+
 def write_curve(workdir: str, out: str) -> str:
   """The logged scalars the report plots, kept small enough for git."""
   records = []
   for record in metric_writer.read_metrics(workdir):
-    kept = {k: v for k, v in record.items()
-            if k.startswith(CURVE_PREFIXES)}
+    kept = {k: v for k, v in record.items() if _on_curve(k)}
     if kept:
       records.append(dict(kept, step=record["step"]))
   path = os.path.join(out, "curve.json")
@@ -240,15 +234,14 @@ def member_facts(workdir: str, step: int, member: str, scored: dict) -> dict:
   They let a user (and the tests on the shipped weights) check a loaded
   model against what the study measured.
   """
-  suffix = f"/{member}" if member else ""
-  record = next(r for r in metric_writer.read_metrics(workdir)
-                if r["step"] == step and f"eval/elbo{suffix}" in r)
+  heldout = next(
+      values for r in metric_writer.read_metrics(workdir) if r["step"] == step
+      for values in [results.by_member(r, "eval").get(member, {})]
+      if "elbo" in values)
   scores_of = next(m for m in scored["members"] if m["name"] == member)
   spread = scores_of["spread"]
-  kl = []
-  while f"eval/kl_per_dim_{len(kl)}{suffix}" in record:
-    kl.append(record[f"eval/kl_per_dim_{len(kl)}{suffix}"])
-  return {"heldout": {t: record[f"eval/{t}{suffix}"] for t in HELDOUT_TERMS},
+  kl = heldout["kl_per_dim"]
+  return {"heldout": {t: heldout[t] for t in HELDOUT_TERMS},
           "scores": {k: spread[k]["mean"] for k in SHIPPED_SCORES
                      if k in spread},
           "latent_factor": carried_factors(kl, scores_of["latent_factor"])}
@@ -339,8 +332,8 @@ def write_state(preset: str, workdir: str, state_dir: str, out: str) -> str:
             else f"{preset}: no run, no state")
   if step >= study.get_config(preset).train.num_train_steps:
     last = study.eval_steps(preset)[-1]
-    if not os.path.exists(os.path.join(out, "results", preset,
-                                       f"metrics_{last}.json")):
+    if not os.path.exists(results.scores_path(
+        os.path.join(out, "results", preset), last)):
       raise run_state.StateError(
           f"{preset} finished but step {last} is not scored yet; run the "
           "study once more (it scores), then write the state.")
@@ -357,27 +350,26 @@ def score_run(preset: str, workdir: str, out: str) -> tuple[list[int], dict]:
 
   Returns the scored steps and the last one's scores.
   """
-  results = os.path.join(out, "results", preset)
+  folder = os.path.join(out, "results", preset)
   config = study.get_config(preset)
-  write_curve(workdir, results)
-  write_status(workdir, preset, results)
+  write_curve(workdir, folder)
+  write_status(workdir, preset, folder)
   steps = kept_eval_steps(workdir, preset)
-  scores, scoring = {}, study.scoring(preset)
+  scores, settings = {}, {"suite": study.scoring(preset)}
   for step in steps:
-    frames = os.path.join(results, f"official_frames_{step}.json")
-    frames_due = (config.data.name == "dsprites" and not os.path.exists(frames)
-                  and os.path.isfile(_FRAMES.value))
+    frames = os.path.join(folder, f"official_frames_{step}.json")
+    frames_due = (config.data.name == "dsprites" and _FRAMES.value
+                  and not os.path.exists(frames))
     plots = os.path.join(out, "plots", preset, str(step))
-    scores = scored(results, step, scoring)
-    if scores is not None and not frames_due and os.path.isdir(plots):
-      continue
-    run = trained_run.load(workdir, step, in_memory=False)  # Once a step.
-    if scores is None:
-      scores = score_step(run, results, scoring)
+    run = functools.cache(  # Once a step, and only if something is due.
+        lambda s=step: trained_run.load(workdir, s, in_memory=False))
+    scores = results.cached_scores(
+        results.scores_path(folder, step), settings,
+        lambda done, stale: score_step(run(), settings["suite"]))
     if frames_due:
-      config_json.write(frames, score_official_frames(run, _FRAMES.value))
+      config_json.write(frames, score_official_frames(run(), _FRAMES.value))
     if not os.path.isdir(plots):
-      draw_step(run, plots, animate=step == steps[-1])
+      draw_step(run(), plots, animate=step == steps[-1])
   return steps, scores
 
 
@@ -432,6 +424,8 @@ def main(argv) -> None:
   out = _OUT.value
   states = _STATE.value or os.path.join(out, "state")
   presets = list(_RUNS.value)
+  if _FRAMES.value and not os.path.isfile(_FRAMES.value):
+    _exit(f"Error: --official_frames: no file at {_FRAMES.value}.", 2)
   workdirs = {p: os.path.join(_WORKDIR.value, p) for p in presets}
   try:
     if _WRITE_STATE.value:
@@ -439,9 +433,9 @@ def main(argv) -> None:
         print(write_state(preset, workdirs[preset],
                           os.path.join(states, preset), out))
         if os.path.isdir(workdirs[preset]):  # The report says where it is.
-          results = os.path.join(out, "results", preset)
-          write_curve(workdirs[preset], results)
-          write_status(workdirs[preset], preset, results)
+          folder = os.path.join(out, "results", preset)
+          write_curve(workdirs[preset], folder)
+          write_status(workdirs[preset], preset, folder)
       print(f"Wrote {report.write_report(out, presets)}")
       return
     for preset in presets:

@@ -1,7 +1,9 @@
 r"""The beta-sweep study: which claims of the beta-VAE theory hold here.
 
-  python experiments/beta_sweep/run.py --config=configs/beta_sweep.py:cpu
-  python experiments/beta_sweep/run.py --config=configs/beta_sweep.py:paper
+  python -m experiments.beta_sweep.run \
+      --config=experiments/beta_sweep/config.py:cpu
+  python -m experiments.beta_sweep.run \
+      --config=experiments/beta_sweep/config.py:paper
 
 A study is a set of training runs, each a full training config (so every
 knob of `base_config` exists in each), plus how to score them:

@@ -1,0 +1,1 @@
+"""The studies: each a package with its config, run command and report."""

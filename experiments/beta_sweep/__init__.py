@@ -1,0 +1,1 @@
+"""The beta-sweep study (`python -m experiments.beta_sweep.run`)."""

@@ -1,0 +1,1 @@
+"""The reproduction study (`python -m experiments.reproduction.run`)."""

@@ -82,10 +82,9 @@ def read_timing(workdir: str) -> dict:
   return results.read_json(os.path.join(workdir, TIMING_FILE)) or {}
 
 
-def series(workdir: str, key: str, member: str = ""
+def series(workdir: str, prefix: str, metric: str, member: str = ""
            ) -> tuple[np.ndarray, np.ndarray]:
-  """(steps, values) of one logged scalar ('train/recon') of one member."""
-  prefix, metric = key.split("/")
+  """(steps, values) of one logged scalar ('train', 'recon') of a member."""
   return results.series(metric_writer.read_metrics(workdir), prefix, metric,
                         member)
 
@@ -274,7 +273,7 @@ def _anneal_claim(runs: dict[str, list[dict]],
                           ("annealed", annealed, workdirs["anneal"])):
     values = []
     for row in rows:
-      steps, recon = series(wd, "train/recon", row["name"])
+      steps, recon = series(wd, "train", "recon", row["name"])
       values.append(recon[: max(len(recon) // 3, 1)])
     first = np.array([v.mean() for v in values])
     jitter = np.array([np.std(np.diff(v)) if len(v) > 2 else np.nan

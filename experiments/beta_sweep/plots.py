@@ -51,6 +51,7 @@ def plot_tradeoffs(rows: list[dict], out: str) -> str:
 
 
 def plot_recon_vs_disentanglement(rows: list[dict], out: str) -> str:
+  """Each member's first three scores against its held-out recon."""
   keys = [(k, t) for k, t in analysis.METRIC_COLUMNS[:3]
           if np.isfinite(by_beta(rows, k)[1]).any()]
   fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.8),
@@ -67,6 +68,7 @@ def plot_recon_vs_disentanglement(rows: list[dict], out: str) -> str:
 
 
 def plot_generalisation(rows: list[dict], out: str) -> str:
+  """The ELBO on training and held-out combinations against beta."""
   fig, ax = plt.subplots(figsize=(5.5, 4))
   for key, label in (("eval_train.elbo", "training combinations"),
                      ("eval.elbo", "held-out combinations")):
@@ -120,14 +122,15 @@ def plot_mechanism(runs: dict[str, list[dict]], out: str) -> str:
 
 def plot_anneal(runs: dict[str, list[dict]], workdirs: dict[str, str],
                 out: str) -> str:
+  """Train recon and KL against steps, annealed against constant beta."""
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
   for label, rows, wd, style in (
       ("constant beta = 4", [r for r in runs["sweep"] if r["beta"] == 4.0],
        workdirs["sweep"], "-"),
       ("annealed to beta = 4", runs["anneal"], workdirs["anneal"], "--")):
     for row in rows:
-      for ax, key in zip(axes, ("train/recon", "train/kl")):
-        steps, values = analysis.series(wd, key, row["name"])
+      for ax, metric in zip(axes, ("recon", "kl")):
+        steps, values = analysis.series(wd, "train", metric, row["name"])
         ax.plot(steps, values, style,
                 label=f"{label}, seed {row['seed']}")
   for ax, title in zip(axes, ("train recon (nats)", "train KL (nats)")):
@@ -157,6 +160,7 @@ def plot_capacity(workdir: str, out: str) -> str:
 
 
 def plot_grid(runs: dict[str, list[dict]], out: str) -> str:
+  """MIG and FactorVAE against beta for each model of the grid."""
   fig, axes = plt.subplots(1, 2, figsize=(11, 4))
   for name, rows in analysis.grid_models(runs).items():
     for ax, (key, title) in zip(axes, (("mig.mig", "MIG"),

@@ -176,7 +176,7 @@ def final_table(models: dict[str, list[dict]]) -> str:
       [label, f"{r['step']:,}", f"{r['recon']:.1f}", f"{r['kl']:.1f}",
        *(f"{r[t]:.2f}" for t in DECOMPOSITION), f"{r['iwae']:.1f}",
        str(r["active"])] + [_cell(r, k) for k, _, _ in SCORES] + [
-           f"{r['udr']:.3f}"]
+           f"{r['udr']:.3f}" if np.isfinite(r["udr"]) else "n/a"]
       for label, r in ((label, rows[-1]) for label, rows in models.items())))
 
 

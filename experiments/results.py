@@ -60,7 +60,7 @@ def _as_json(value: Any) -> Any:
   return json.loads(json.dumps(value))
 
 
-def stale_parts(done: Mapping, settings: Mapping[str, Any]) -> set[str]:
+def _stale_parts(done: Mapping, settings: Mapping[str, Any]) -> set[str]:
   """The parts of a scores file not made with today's `settings`."""
   made = done.get(SETTINGS, {})
   return {part for part, wanted in settings.items()
@@ -81,7 +81,7 @@ def cached_scores(path: str, settings: Mapping[str, Any],
     The scores, each part made with `settings`.
   """
   done = read_json(path) or {}
-  stale = stale_parts(done, settings)
+  stale = _stale_parts(done, settings)
   if not stale:
     return done
   done.update(compute(done, stale))

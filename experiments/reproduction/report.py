@@ -214,8 +214,8 @@ def _trend(models: dict, key: str, sign: int) -> tuple[bool | None, str]:
   return bool(sign * rho >= 0.99), f"{text} (Spearman rho {rho:+.2f})"
 
 
-def claims(models: dict[str, list[dict]], out: str, runs: list[str]
-           ) -> list[str]:
+def claims(models: dict[str, list[dict]],
+           onsets_of: dict[str, dict[int, int]]) -> list[str]:
   """The seed's claims, each with its test and the measured numbers."""
   lines = []
   for key, what, sign in (("recon", "Reconstruction gets worse", 1),
@@ -236,8 +236,7 @@ def claims(models: dict[str, list[dict]], out: str, runs: list[str]
           f"draws lies at beta > 1): " + ", ".join(
               f"{r[key]:.3f} at beta = {r['beta']:g}" for r in rows)
           + f": {results.verdict(ok)}")
-  for run in (r for r in runs if r in CAPACITY_RUNS):
-    onsets = capacity_onsets(out, run)
+  for run, onsets in onsets_of.items():
     ok = results.one_at_a_time(onsets)
     lines.append(
         "- *The capacity objective switches latents on one at a time as C "
@@ -290,13 +289,15 @@ def targets(models: dict[str, list[dict]]) -> list[str]:
   return lines
 
 
-def switch_on_table(models: dict[str, list[dict]], out: str,
-                    runs: list[str]) -> str:
+def switch_on_table(models: dict[str, list[dict]],
+                    onsets_of: dict[str, dict[int, int]]) -> str:
   """Per capacity run: when each latent switched on, and what it carries."""
   lines = []
-  for run in (r for r in runs if r in CAPACITY_RUNS and r in models):
+  for run, onsets in onsets_of.items():
+    if run not in models:
+      continue
     factor_map = models[run][-1]["latent_factor"]
-    for d, step in capacity_onsets(out, run).items():
+    for d, step in onsets.items():
       carried = "n/a"
       if factor_map:
         rho = np.array(factor_map["rho"][d])
@@ -383,6 +384,9 @@ def write_report(out: str, runs: list[str]) -> str:
   models = {}
   for run in runs:
     models.update(model_rows(out, run))
+  # Each capacity run's switch-on steps, read once for the table and claims.
+  onsets_of = {run: capacity_onsets(out, run) for run in runs
+               if run in CAPACITY_RUNS}
   figures = [f"![curves]({plot_curves(models, out)})",
              f"![KL per latent]({plot_kl_per_latent(models, out)})"
              ] if models else []
@@ -444,7 +448,7 @@ state leaves the tree).
 
 ## The capacity run's latents, in the order they switched on
 
-{switch_on_table(models, out, runs) if models else ''}
+{switch_on_table(models, onsets_of) if models else ''}
 
 Burgess et al. 2018 report, for this objective on dSprites, that the
 positions are encoded first as the capacity C grows, then scale, with shape
@@ -453,7 +457,7 @@ first.
 
 ## The claims, tested
 
-{chr(10).join(claims(models, out, runs)) if models else ''}
+{chr(10).join(claims(models, onsets_of)) if models else ''}
 
 ## Targets at {TARGET_STEP:,} steps
 

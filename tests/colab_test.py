@@ -8,6 +8,8 @@ import pathlib
 
 import pytest
 
+from betavae_jax import pretrained
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -26,6 +28,20 @@ def test_notebook_is_committed_without_outputs():
   for cell in notebook.cells:
     if cell.cell_type == "code":
       assert not cell.outputs and cell.execution_count is None
+
+
+def _parameters(notebook) -> dict:
+  """The notebook's parameters, as its first code cell sets them."""
+  namespace = {}
+  source = notebook.cells[_parameters_index(notebook)].source
+  exec(source, namespace)  # pylint: disable=exec-used
+  return namespace
+
+
+def test_notebook_opens_with_the_most_disentangled_model():
+  notebook = nbformat.read(NOTEBOOK, as_version=4)
+  assert (_parameters(notebook)["PRETRAINED"]
+          == pretrained.by_disentanglement()[0])
 
 
 @pytest.mark.slow
@@ -50,6 +66,7 @@ def test_notebook_runs_on_cpu(tmp_path, monkeypatch):
   assert "image/png" in shown and "image/gif" in shown
   assert (workdir / "plots" / "8" / "traversal_0.gif").exists()
   # It opened with the shipped model, drawn from rendered images.
-  assert (tmp_path / "run_capacity" / "traversal_0.gif").exists()
-  assert any("capacity: capacity objective" in out.get("text", "")
-             for out in outputs)
+  first = _parameters(notebook)["PRETRAINED"]
+  assert (tmp_path / f"run_{first}" / "traversal_0.gif").exists()
+  assert any(f"{first}: {pretrained.info(first)['objective']} objective"
+             in out.get("text", "") for out in outputs)

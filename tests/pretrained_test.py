@@ -1,5 +1,6 @@
 """Shipped models: export and load round trip, names, errors."""
 
+import json
 import subprocess
 import sys
 
@@ -61,6 +62,30 @@ def test_unknown_name_lists_the_known_ones(tmp_path):
     pretrained.load("nope", tmp_path)
   for name in pretrained.available():
     assert pretrained.info(name)["parameters"] > 0
+
+
+def _fake_model(directory, name: str, beta_vae: float, factor_vae: float,
+                mig: float) -> None:
+  """A model folder with only what ranking reads: its recorded scores."""
+  folder = directory / name
+  folder.mkdir(parents=True)
+  np.savez(folder / pretrained.PARAMS_FILE, w=np.zeros(1, np.float32))
+  scores = dict(zip(pretrained.RANKING_SCORES, (beta_vae, factor_vae, mig)),
+                **{"sap.sap": 0.9})  # Not a ranking score: ignored.
+  (folder / pretrained.INFO_FILE).write_text(json.dumps({"scores": scores}))
+
+
+def test_models_rank_by_their_mean_rank_over_the_scores(tmp_path):
+  assert pretrained.by_disentanglement(tmp_path) == ()
+  # Ranks (BetaVAE, FactorVAE, MIG): a 3,3,1; b 1,1,3; c 2,2,2. MIG
+  # alone would put a first, BetaVAE and FactorVAE b.
+  _fake_model(tmp_path, "a", 0.65, 0.40, 0.18)
+  _fake_model(tmp_path, "b", 0.84, 0.72, 0.08)
+  _fake_model(tmp_path, "c", 0.78, 0.55, 0.10)
+  assert pretrained.by_disentanglement(tmp_path) == ("b", "c", "a")
+  # d ties with b on every score: the name that sorts first leads.
+  _fake_model(tmp_path, "0d", 0.84, 0.72, 0.08)
+  assert pretrained.by_disentanglement(tmp_path)[:2] == ("0d", "b")
 
 
 @pytest.mark.parametrize("cli", ["evaluate", "visualize"])

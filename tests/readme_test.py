@@ -58,17 +58,23 @@ def test_results_lead_with_the_shipped_models_as_recorded():
   code = compile(blocks[0], "README", "exec")
   exec(code, namespace)  # pylint: disable=exec-used
   assert namespace["params"] and namespace["config"].objective.name
-  for name in pretrained.available():
+  ranked = pretrained.by_disentanglement()
+  # The snippet loads the most disentangled model, and the table lists
+  # every shipped model, most disentangled first.
+  assert f'pretrained.load("{ranked[0]}")' in blocks[0]
+  rows = [line for line in section.splitlines() if line.startswith("| `")]
+  assert [row.split("`")[1] for row in rows] == list(ranked)
+  for name, row in zip(ranked, rows):
     facts = pretrained.info(name)
-    row = next(line for line in section.splitlines()
-               if line.startswith(f"| `{name}` |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == f"{facts['step']:,}"
     assert cells[3] == f"{facts['heldout']['recon']:.1f}"
     assert cells[4] == f"{facts['heldout']['kl']:.1f}"
     assert cells[5] == f"{facts['heldout']['active_latents']:.0f}"
-    assert cells[8] == f"{facts['scores']['mig.mig']:.3f}"
-  # The README's one picture is of a shipped model at its step.
+    # The three scores the ranking reads, so a reader can check it here.
+    assert cells[6:9] == [f"{facts['scores'][s]:.3f}"
+                          for s in pretrained.RANKING_SCORES]
+  # The README's one picture is of the leading model at its step.
   text = README.read_text()
   assert text.count("![") == 1
   # The study's figure at the shipped step, or a copy kept in docs/images
@@ -78,7 +84,8 @@ def test_results_lead_with_the_shipped_models_as_recorded():
          or re.search(r"\]\((docs/images/(\w+?)_(\d+)_traversal\.gif)\)",
                       text))
   assert gif and (README.parent / gif.group(1)).is_file()
-  assert int(gif.group(3)) == pretrained.info(gif.group(2))["step"]
+  assert gif.group(2) == ranked[0]
+  assert int(gif.group(3)) == pretrained.info(ranked[0])["step"]
 
 
 def test_layout_names_every_module():

@@ -82,22 +82,35 @@ def info(name: str, directory: str | os.PathLike | None = None) -> dict:
     return json.load(f)
 
 
-def by_disentanglement(directory: str | os.PathLike | None = None
-                       ) -> tuple[str, ...]:
-  """The shipped models, most disentangled first.
+def rank_by_disentanglement(scores: Mapping[str, Mapping[str, float]]
+                            ) -> list[tuple[str, float]]:
+  """(name, mean rank) of each model, most disentangled first.
 
   No single score decides it (the metrics disagree, Locatello et al.
-  2019), so each model is ranked by each of `RANKING_SCORES` and ordered by
-  its mean rank; a tie goes to the name that sorts first. This is the model
-  the README and the notebook open with.
+  2019), so each model is ranked by each of `RANKING_SCORES` (1 = best,
+  ties share their mean rank) and ordered by its mean rank; a tie goes to
+  the name that sorts first.
+
+  Args:
+    scores: {model name: {flat score key: value}}, with every key of
+      `RANKING_SCORES`.
   """
-  names = available(directory)
+  names = sorted(scores)
   if not names:
-    return ()
-  table = np.array([[info(n, directory)["scores"][s] for s in RANKING_SCORES]
-                    for n in names])
+    return []
+  table = np.array([[scores[n][s] for s in RANKING_SCORES] for n in names])
   mean_rank = stats.rankdata(-table, axis=0).mean(axis=1)
-  return tuple(n for _, n in sorted(zip(mean_rank, names)))
+  return sorted(zip(names, mean_rank.tolist()), key=lambda p: (p[1], p[0]))
+
+
+def by_disentanglement(directory: str | os.PathLike | None = None
+                       ) -> tuple[str, ...]:
+  """The shipped models, most disentangled first (`rank_by_disentanglement`
+  on their recorded scores): the first is the model the README and the
+  notebook open with."""
+  ranked = rank_by_disentanglement(
+      {n: info(n, directory)["scores"] for n in available(directory)})
+  return tuple(name for name, _ in ranked)
 
 
 def load(name: str, directory: str | os.PathLike | None = None) -> Pretrained:

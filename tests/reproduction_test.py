@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -55,6 +56,13 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   assert "| smoke | beta=1, beta=4, beta=16 | 20 | 20 | 10, 20 |" in text
   assert pretrained.available(models) == (
       "smoke_beta1", "smoke_beta16", "smoke_beta4", "smoke_capacity")
+  # The report ranks the models as the shipped ones are ranked.
+  label = {"smoke_beta1": "smoke:beta=1", "smoke_beta4": "smoke:beta=4",
+           "smoke_beta16": "smoke:beta=16", "smoke_capacity": "smoke_capacity"}
+  ranked = next(line for line in text.splitlines()
+                if line.startswith("Most disentangled first"))
+  assert re.findall(r"([\w:=]+) \(\d+\.\d\d\)", ranked) == [
+      label[name] for name in pretrained.by_disentanglement(models)]
   facts = pretrained.info("smoke_beta4", models)
   assert facts["member"] == "beta=4" and facts["step"] == 20
   # The scores recorded with a shipped model are its member's own.

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from betavae_jax import losses
+from betavae_jax import pretrained
 from experiments import results
 
 # (flat score key, title, published dSprites range of Locatello et al. 2019
@@ -178,6 +179,22 @@ def final_table(models: dict[str, list[dict]]) -> str:
        str(r["active"])] + [_cell(r, k) for k, _, _ in SCORES] + [
            f"{r['udr']:.3f}" if np.isfinite(r["udr"]) else "n/a"]
       for label, r in ((label, rows[-1]) for label, rows in models.items())))
+
+
+def ranking(models: dict[str, list[dict]]) -> str:
+  """The models at their last scored step, most disentangled first, by the
+  rule that orders the shipped models."""
+  last = {label: rows[-1] for label, rows in models.items()}
+  if not all(np.isfinite(r[k]) for r in last.values()
+             for k in pretrained.RANKING_SCORES):
+    return "Not ranked: a model lacks BetaVAE, FactorVAE or MIG."
+  ranked = pretrained.rank_by_disentanglement(
+      {label: {k: r[k] for k in pretrained.RANKING_SCORES}
+       for label, r in last.items()})
+  return ("Most disentangled first, by the mean of each model's ranks by "
+          "BetaVAE, FactorVAE and MIG (`pretrained.rank_by_disentanglement`, "
+          "the order the README gives the shipped models): " + ", ".join(
+              f"{label} ({rank:.2f})" for label, rank in ranked) + ".")
 
 
 def factor_table(models: dict[str, list[dict]]) -> str:
@@ -441,6 +458,8 @@ state leaves the tree).
 ## At the last scored step
 
 {final_table(models) if models else 'No step scored yet.'}
+
+{ranking(models) if models else ''}
 
 ## Which latent carries which factor
 

@@ -11,6 +11,7 @@ import pytest
 
 from betavae_jax import pretrained
 from betavae_jax import trained_run
+from experiments.reproduction import config as study
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFICIAL = os.path.join(os.path.dirname(ROOT), "shared", "dsprites_official",
@@ -57,8 +58,9 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   assert pretrained.available(models) == (
       "smoke_beta1", "smoke_beta16", "smoke_beta4", "smoke_capacity")
   # The report ranks the models as the shipped ones are ranked.
-  label = {"smoke_beta1": "smoke:beta=1", "smoke_beta4": "smoke:beta=4",
-           "smoke_beta16": "smoke:beta=16", "smoke_capacity": "smoke_capacity"}
+  label = {name: f"{run}:{member}" if member else run
+           for run in ("smoke", "smoke_capacity")
+           for member, name in study.shipped_names(run).items()}
   ranked = next(line for line in text.splitlines()
                 if line.startswith("Most disentangled first"))
   assert re.findall(r"([\w:=]+) \(\d+\.\d\d\)", ranked) == [

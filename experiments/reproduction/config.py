@@ -124,7 +124,7 @@ def scoring(preset: str) -> dict:
 def shipped_names(preset: str) -> dict[str, str]:
   """Member name -> the name its model ships under."""
   config = get_config(preset)
-  if get_config(preset).objective.name == "capacity":
+  if config.objective.name == "capacity":
     return {"": preset}
   prefix = "" if preset == "beta" else f"{preset}_"
   names = {}

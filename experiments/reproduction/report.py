@@ -185,15 +185,16 @@ def ranking(models: dict[str, list[dict]]) -> str:
   """The models at their last scored step, most disentangled first, by the
   rule that orders the shipped models."""
   last = {label: rows[-1] for label, rows in models.items()}
+  by = ", ".join(t for k, t, _ in SCORES if k in pretrained.RANKING_SCORES)
   if not all(np.isfinite(r[k]) for r in last.values()
              for k in pretrained.RANKING_SCORES):
-    return "Not ranked: a model lacks BetaVAE, FactorVAE or MIG."
+    return f"Not ranked: a model lacks one of {by}."
   ranked = pretrained.rank_by_disentanglement(
       {label: {k: r[k] for k in pretrained.RANKING_SCORES}
        for label, r in last.items()})
-  return ("Most disentangled first, by the mean of each model's ranks by "
-          "BetaVAE, FactorVAE and MIG (`pretrained.rank_by_disentanglement`, "
-          "the order the README gives the shipped models): " + ", ".join(
+  return (f"Most disentangled first, by the mean of each model's ranks by "
+          f"{by} (`pretrained.rank_by_disentanglement`, the order the README "
+          "gives the shipped models): " + ", ".join(
               f"{label} ({rank:.2f})" for label, rank in ranked) + ".")
 
 

@@ -53,6 +53,11 @@ def test_smoke_study_scores_every_step_ships_and_reports(tmp_path):
   assert len(verdicts) == 9
   assert all(v.endswith(("**supported**", "**not supported**"))
              for v in verdicts)
+  # The plain summary sorts every tested claim by its verdict.
+  counted = [re.match(r"- (Reproduced|Not reproduced|Not decided) \((\d+) "
+                      r"of 9 claims\)", line) for line in text.splitlines()]
+  assert sum(int(m.group(2)) for m in counted if m) == 9
+  assert "What each model's latents hold" in text
   assert "plots/curves.png" in text
   assert "| smoke | beta=1, beta=4, beta=16 | 20 | 20 | 10, 20 |" in text
   assert pretrained.available(models) == (

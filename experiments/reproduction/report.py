@@ -19,6 +19,7 @@ from scipy import stats
 
 from betavae_jax import losses
 from betavae_jax import pretrained
+from betavae_jax.datasets import dsprites_render
 from experiments import results
 
 # (flat score key, title, published dSprites range of Locatello et al. 2019
@@ -35,6 +36,9 @@ TARGET_RECON = {1.0: 30.0, 4.0: 50.0}  # Held-out recon (nats) at 100k.
 TARGET_MIG, TARGET_FACTOR_VAE = 0.1, 0.6  # For beta >= 4 or capacity.
 TARGET_STEP = 100_000
 DECOMPOSITION = ("mi", "tc", "dim_kl")  # Logged at every evaluation.
+# A latent carries a factor from this |Spearman rho| of its mean with it; a
+# model holds a factor from this MIG of the factor.
+CARRY_RHO, HELD_MIG = 0.3, 0.05
 BETA_RUNS = ("beta", "grid", "smoke")  # Runs whose members differ in beta.
 CAPACITY_RUNS = ("capacity", "smoke_capacity")
 
@@ -68,7 +72,9 @@ def model_rows(out: str, run: str) -> dict[str, list[dict]]:
              "kl_per_dim": kl.tolist(), "udr": udr[i] if udr else np.nan,
              "iwae": _flat(member["scores"], "iwae.log_likelihood"),
              **{term: logged.get(term, np.nan) for term in DECOMPOSITION},
-             "latent_factor": member.get("latent_factor")}
+             "latent_factor": member.get("latent_factor"),
+             "mig_per_factor": member["scores"].get("mig", {}).get(
+                 "mig_per_factor")}
       for key, _, _ in SCORES:
         spread = member.get("spread", {}).get(key)
         row[key] = spread["mean"] if spread else _flat(member["scores"], key)
@@ -232,36 +238,36 @@ def _trend(models: dict, key: str, sign: int) -> tuple[bool | None, str]:
   return bool(sign * rho >= 0.99), f"{text} (Spearman rho {rho:+.2f})"
 
 
-def claims(models: dict[str, list[dict]],
-           onsets_of: dict[str, dict[int, int]]) -> list[str]:
-  """The seed's claims, each with its test and the measured numbers."""
-  lines = []
+def claim_checks(models: dict[str, list[dict]],
+                 onsets_of: dict[str, dict[int, int]]
+                 ) -> list[tuple[str, str, bool | None]]:
+  """The seed's claims as (claim, its test and the measured numbers,
+  verdict)."""
+  checks = []
   for key, what, sign in (("recon", "Reconstruction gets worse", 1),
                           ("kl", "The KL falls", -1),
                           ("active", "Fewer latents stay active", -1),
                           ("tc", "The total correlation falls", -1)):
     ok, text = _trend(models, key, sign)
-    lines.append(f"- *{what} as beta rises* (test: monotone in beta at the "
-                 f"last scored step): {text}: {results.verdict(ok)}")
+    checks.append((f"{what} as beta rises", "test: monotone in beta at the "
+                   f"last scored step): {text}", ok))
   rows = [r[-1] for r in models.values() if r[-1]["run"] in BETA_RUNS]
   if len(rows) >= 2:
     by_beta = {r["beta"]: r for r in rows}
     for key, title, _ in SCORES[:3]:
       ok = max(b for b in by_beta if by_beta[b][key] == max(
           r[key] for r in rows)) > 1
-      lines.append(
-          f"- *{title} is best above beta = 1* (test: the best mean over "
-          f"draws lies at beta > 1): " + ", ".join(
-              f"{r[key]:.3f} at beta = {r['beta']:g}" for r in rows)
-          + f": {results.verdict(ok)}")
+      checks.append((
+          f"{title} is best above beta = 1", "test: the best mean over "
+          "draws lies at beta > 1): " + ", ".join(
+              f"{r[key]:.3f} at beta = {r['beta']:g}" for r in rows), ok))
   for run, onsets in onsets_of.items():
-    ok = results.one_at_a_time(onsets)
-    lines.append(
-        "- *The capacity objective switches latents on one at a time as C "
-        "grows* (test: at least 3 in 4 latents reach 0.5 nats of train KL at "
-        "a logged step of their own): " + (", ".join(
-            f"z{d} at {s:,}" for d, s in onsets.items()) or "none yet")
-        + f": {results.verdict(ok)}")
+    checks.append((
+        "The capacity objective switches latents on one at a time as C "
+        "grows", "test: at least 3 in 4 latents reach 0.5 nats of train KL "
+        "at a logged step of their own): " + (", ".join(
+            f"z{d} at {s:,}" for d, s in onsets.items()) or "none yet"),
+        results.one_at_a_time(onsets)))
     factor_map = models[run][-1]["latent_factor"] if run in models else None
     first = list(onsets)[:2]
     if factor_map and len(first) == 2:
@@ -270,40 +276,190 @@ def claims(models: dict[str, list[dict]],
       ok = sorted(carried) == ["pos_x", "pos_y"]
     else:
       carried, ok = [], None
-    lines.append(
-        "- *Position is encoded first* (Burgess et al.'s order; test: the "
+    checks.append((
+        "Position is encoded first", "Burgess et al.'s order; test: the "
         "first two latents to switch on carry pos_x and pos_y at the last "
         "scored step): " + (", ".join(
             f"z{d}: {c}" for d, c in zip(first, carried)) or "too few "
-            "latents on") + f": {results.verdict(ok)}")
-  return lines
+            "latents on"), ok))
+  return checks
+
+
+def claims(models: dict[str, list[dict]],
+           onsets_of: dict[str, dict[int, int]]) -> list[str]:
+  """The seed's claims, each with its test, the measured numbers and its
+  verdict."""
+  return [f"- *{claim}* ({evidence}: {results.verdict(ok)}"
+          for claim, evidence, ok in claim_checks(models, onsets_of)]
+
+
+def target_checks(models: dict[str, list[dict]]
+                  ) -> dict[str, list[tuple[str, bool]]]:
+  """{model: [(target with its measured value, met)]} for the models scored
+  at TARGET_STEP; [] where a model has no target."""
+  checks = {}
+  for label, rows in models.items():
+    at = [r for r in rows if r["step"] == TARGET_STEP]
+    if not at:
+      continue
+    r, parts = at[0], []
+    capacity = r["run"] in CAPACITY_RUNS
+    if not capacity and r["beta"] in TARGET_RECON:
+      goal = TARGET_RECON[r["beta"]]
+      parts.append((f"held-out recon {r['recon']:.1f} under {goal:g}",
+                    r["recon"] < goal))
+    if capacity or r["beta"] >= 4:
+      parts.append((f"MIG {r['mig.mig']:.3f} at least {TARGET_MIG}",
+                    r["mig.mig"] >= TARGET_MIG))
+      fv = r["factor_vae.eval_accuracy"]
+      parts.append((f"FactorVAE {fv:.3f} at least {TARGET_FACTOR_VAE}",
+                    fv >= TARGET_FACTOR_VAE))
+    checks[label] = parts
+  return checks
 
 
 def targets(models: dict[str, list[dict]]) -> list[str]:
   """The study's targets at 100k steps, met or not, or not yet reached."""
+  checks = target_checks(models)
   lines = []
   for label, rows in models.items():
-    at = [r for r in rows if r["step"] == TARGET_STEP]
-    if not at:
+    if label not in checks:
       lines.append(f"- {label}: not yet at {TARGET_STEP:,} steps (last "
                    f"scored {rows[-1]['step']:,}).")
       continue
-    r = at[0]
-    parts = []
-    capacity = r["run"] in CAPACITY_RUNS
-    if not capacity and r["beta"] in TARGET_RECON:
-      goal = TARGET_RECON[r["beta"]]
-      under = "under" if r["recon"] < goal else "not under"
-      parts.append(f"held-out recon {r['recon']:.1f} ({under} {goal:g})")
-    if capacity or r["beta"] >= 4:
-      parts.append(f"MIG {r['mig.mig']:.3f} ("
-                   f"{'met' if r['mig.mig'] >= TARGET_MIG else 'below'} "
-                   f"{TARGET_MIG})")
-      fv = r["factor_vae.eval_accuracy"]
-      parts.append(f"FactorVAE {fv:.3f} ("
-                   f"{'met' if fv >= TARGET_FACTOR_VAE else 'below'} "
-                   f"{TARGET_FACTOR_VAE})")
-    lines.append(f"- {label}: " + "; ".join(parts or ["no target"]) + ".")
+    lines.append(f"- {label}: " + ("; ".join(
+        f"{text}: {'met' if met else 'not met'}"
+        for text, met in checks[label]) or "no target") + ".")
+  return lines
+
+
+def _carriers(row: dict) -> dict[str, list[int]]:
+  """{factor: the active latents whose |rho| with it reaches CARRY_RHO}."""
+  factor_map = row["latent_factor"]
+  if not factor_map:
+    return {}
+  rho = np.array(factor_map["rho"])
+  active = [d for d, kl in enumerate(row["kl_per_dim"])
+            if kl > losses.ACTIVE_KL_NATS]
+  return {name: [d for d in active if rho[d, k] >= CARRY_RHO]
+          for k, name in enumerate(factor_map["factors"])}
+
+
+def latents_held(label: str, row: dict) -> str:
+  """What one model's latents hold: per-factor MIG, and the factors spread
+  over several latents or sharing one."""
+  text = (f"{label} at {row['step']:,} steps: {row['active']} active "
+          f"latents, KL {row['kl']:.1f} nats")
+  if row["mig_per_factor"] and row["latent_factor"]:
+    text += "; MIG per factor " + ", ".join(
+        f"{name} {m:.2f}" for name, m in zip(
+            row["latent_factor"]["factors"], row["mig_per_factor"]))
+  carriers = _carriers(row)
+  spread = [f"{name} over " + ", ".join(f"z{d}" for d in ds)
+            for name, ds in carriers.items() if len(ds) > 1]
+  if spread:
+    text += "; spread: " + "; ".join(spread)
+  shared = collections.defaultdict(list)
+  for name, ds in carriers.items():
+    for d in ds:
+      shared[d].append(name)
+  mixed = [f"z{d} ({' and '.join(names)})"
+           for d, names in sorted(shared.items()) if len(names) > 1]
+  if mixed:
+    text += "; one latent, two factors: " + ", ".join(mixed)
+  return text + "."
+
+
+def reading(models: dict[str, list[dict]],
+            onsets_of: dict[str, dict[int, int]]) -> list[str]:
+  """In plain words: which claims and targets hold, which do not, and what
+  the measurements say about why."""
+  checks = claim_checks(models, onsets_of)
+  lines = []
+  for verdict, label in ((True, "Reproduced"), (False, "Not reproduced"),
+                         (None, "Not decided")):
+    named = [claim for claim, _, ok in checks if ok is verdict]
+    if named:
+      lines.append(f"- {label} ({len(named)} of {len(checks)} claims): "
+                   + "; ".join(named) + ".")
+  met = [(label, text, ok) for label, parts in target_checks(models).items()
+         for text, ok in parts]
+  if met:
+    for verdict, label in ((True, "Targets met"), (False, "Targets missed")):
+      named = [f"{m}: {text}" for m, text, ok in met if ok is verdict]
+      if named:
+        lines.append(f"- {label} at {TARGET_STEP:,} steps: "
+                     + "; ".join(named) + ".")
+  else:
+    lines.append(f"- The targets are for {TARGET_STEP:,} steps; no model "
+                 "has reached them yet.")
+  lines.append("")
+  lines.append("What each model's latents hold (a latent carries a factor "
+               f"where |Spearman rho| >= {CARRY_RHO}):")
+  lines.append("")
+  last = {label: rows[-1] for label, rows in models.items()}
+  lines.extend(f"- {latents_held(label, r)}" for label, r in last.items())
+  lines.append("")
+  lines.extend(_why(models, last))
+  return lines
+
+
+def _why(models: dict[str, list[dict]], last: dict[str, dict]) -> list[str]:
+  """The measured reasons behind the scores, each stated only where the
+  numbers show it."""
+  lines = []
+  spread = [label for label, r in last.items()
+            if any(len(ds) > 1 for ds in _carriers(r).values())]
+  if spread:
+    lines.append(
+        f"- A factor spread over several latents ({', '.join(spread)}) "
+        "scores low on MIG, the gap between a factor's two most informative "
+        "latents, and on FactorVAE, a vote for the one latent that varies "
+        "least while the factor is fixed, however well the latents hold it "
+        "together: their axes are a rotation of the factors'. The "
+        "objective prefers the factors' own axes only through its diagonal "
+        "posterior (Rolinek et al. 2019), a pull that weakens as beta "
+        "falls.")
+  names = next((r["latent_factor"]["factors"] for r in last.values()
+                if r["latent_factor"]), None)
+  if names and all(r["mig_per_factor"] for r in last.values()):
+    unheld = [name for k, name in enumerate(names) if all(
+        r["mig_per_factor"][k] < HELD_MIG for r in last.values())]
+    if unheld:
+      lines.append(
+          f"- No model holds {' or '.join(unheld)} (MIG per factor below "
+          f"{HELD_MIG} in every model). Burgess et al. 2018 find these "
+          "factors encoded last: they change fewer pixels per nat of code "
+          "than position and scale.")
+  if names and len(names) == len(dsprites_render.FACTOR_SIZES):
+    entropy = dict(zip(names, np.log(dsprites_render.FACTOR_SIZES)))
+    total = sum(entropy.values())
+    short = [f"{label} ({r['kl']:.1f} nats)" for label, r in last.items()
+             if r["kl"] < total]
+    if short:
+      lines.append(
+          "- Naming one of dSprites' "
+          f"{int(np.prod(dsprites_render.FACTOR_SIZES)):,} factor "
+          f"combinations takes {total:.1f} nats ("
+          + ", ".join(f"{name} {h:.2f}" for name, h in entropy.items())
+          + "). The KL bounds what a code holds about its image, so a "
+          "model whose KL is below that holds some factors only coarsely or "
+          "not at all: " + ", ".join(short) + "." + (
+              " The capacity objective pins its KL to C, which reaches its "
+              "maximum only at the last step." if any(
+                  last[label]["run"] in CAPACITY_RUNS for label in last
+                  if last[label]["kl"] < total) else ""))
+  moving = []
+  for label, rows in models.items():
+    if len(rows) > 1:
+      a, b = rows[-2], rows[-1]
+      moving.append(f"{label} {a['recon'] - b['recon']:+.1f} "
+                    f"({a['step']:,} to {b['step']:,})")
+  if moving:
+    lines.append(
+        "- Fall of held-out recon between the last two scored steps, in "
+        "nats: " + ", ".join(moving) + ". A model still improving has not "
+        "converged; Locatello et al. 2019 trained for 300,000 steps.")
   return lines
 
 
@@ -455,6 +611,10 @@ as soon as it is passed and rewrites this report; then
 the same command with `--write_state` replaces the kept
 states with the newest checkpoints, whole or not at all (a finished run's
 state leaves the tree).
+
+## What is reproduced, and what is not
+
+{chr(10).join(reading(models, onsets_of)) if models else 'No step scored yet.'}
 
 ## At the last scored step
 

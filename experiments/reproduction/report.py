@@ -428,9 +428,9 @@ def _why(models: dict[str, list[dict]], last: dict[str, dict]) -> list[str]:
     if unheld:
       lines.append(
           f"- No model holds {' or '.join(unheld)} (MIG per factor below "
-          f"{HELD_MIG} in every model). Burgess et al. 2018 find these "
-          "factors encoded last: they change fewer pixels per nat of code "
-          "than position and scale.")
+          f"{HELD_MIG} in every model). Burgess et al. 2018 find shape and "
+          "orientation encoded last: they change fewer pixels per nat of "
+          "code than position and scale.")
   if names and len(names) == len(dsprites_render.FACTOR_SIZES):
     entropy = dict(zip(names, np.log(dsprites_render.FACTOR_SIZES)))
     total = sum(entropy.values())

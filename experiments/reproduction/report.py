@@ -63,12 +63,13 @@ def model_rows(out: str, run: str) -> dict[str, list[dict]]:
       label = f"{run}:{name}" if name else run
       logged = held_out.get(name, {})
       kl = np.array(logged.get("kl_per_dim", []), float)
+      active = np.flatnonzero(kl > losses.ACTIVE_KL_NATS)
       row = {"step": step, "beta": member["beta"],
              "capacity_max": member["capacity_max"], "run": run,
              "recon": logged.get("recon", np.nan),
              "kl": logged.get("kl", np.nan),
              "train_recon": on_train.get(name, {}).get("recon", np.nan),
-             "active": int(np.sum(kl > losses.ACTIVE_KL_NATS)),
+             "active_latents": active.tolist(), "active": len(active),
              "kl_per_dim": kl.tolist(), "udr": udr[i] if udr else np.nan,
              "iwae": _flat(member["scores"], "iwae.log_likelihood"),
              **{term: logged.get(term, np.nan) for term in DECOMPOSITION},
@@ -213,12 +214,9 @@ def factor_table(models: dict[str, list[dict]]) -> str:
       continue
     rho = np.array(r["latent_factor"]["rho"])
     names = r["latent_factor"]["factors"]
-    order = np.argsort(-np.nan_to_num(np.array(r["kl_per_dim"]))) if (
-        r["kl_per_dim"]) else np.arange(len(rho))
     cells = [f"z{d}: {names[int(np.argmax(rho[d]))]} "
-             f"({rho[d].max():.2f})" for d in order
-             if d < len(r["kl_per_dim"]) and r["kl_per_dim"][d] >
-             losses.ACTIVE_KL_NATS]
+             f"({rho[d].max():.2f})" for d in sorted(
+                 r["active_latents"], key=lambda d: -r["kl_per_dim"][d])]
     lines.append([label, ", ".join(cells) or "none active"])
   return results.markdown_table(
       ["model", "latent: factor (abs Spearman rho), active latents by KL"],
@@ -285,12 +283,11 @@ def claim_checks(models: dict[str, list[dict]],
   return checks
 
 
-def claims(models: dict[str, list[dict]],
-           onsets_of: dict[str, dict[int, int]]) -> list[str]:
+def claims(checks: list[tuple[str, str, bool | None]]) -> list[str]:
   """The seed's claims, each with its test, the measured numbers and its
   verdict."""
   return [f"- *{claim}* ({evidence}: {results.verdict(ok)}"
-          for claim, evidence, ok in claim_checks(models, onsets_of)]
+          for claim, evidence, ok in checks]
 
 
 def target_checks(models: dict[str, list[dict]]
@@ -318,9 +315,9 @@ def target_checks(models: dict[str, list[dict]]
   return checks
 
 
-def targets(models: dict[str, list[dict]]) -> list[str]:
+def targets(models: dict[str, list[dict]],
+            checks: dict[str, list[tuple[str, bool]]]) -> list[str]:
   """The study's targets at 100k steps, met or not, or not yet reached."""
-  checks = target_checks(models)
   lines = []
   for label, rows in models.items():
     if label not in checks:
@@ -339,9 +336,7 @@ def _carriers(row: dict) -> dict[str, list[int]]:
   if not factor_map:
     return {}
   rho = np.array(factor_map["rho"])
-  active = [d for d, kl in enumerate(row["kl_per_dim"])
-            if kl > losses.ACTIVE_KL_NATS]
-  return {name: [d for d in active if rho[d, k] >= CARRY_RHO]
+  return {name: [d for d in row["active_latents"] if rho[d, k] >= CARRY_RHO]
           for k, name in enumerate(factor_map["factors"])}
 
 
@@ -371,10 +366,10 @@ def latents_held(label: str, row: dict) -> str:
 
 
 def reading(models: dict[str, list[dict]],
-            onsets_of: dict[str, dict[int, int]]) -> list[str]:
+            checks: list[tuple[str, str, bool | None]],
+            target_met: dict[str, list[tuple[str, bool]]]) -> list[str]:
   """In plain words: which claims and targets hold, which do not, and what
   the measurements say about why."""
-  checks = claim_checks(models, onsets_of)
   lines = []
   for verdict, label in ((True, "Reproduced"), (False, "Not reproduced"),
                          (None, "Not decided")):
@@ -382,7 +377,7 @@ def reading(models: dict[str, list[dict]],
     if named:
       lines.append(f"- {label} ({len(named)} of {len(checks)} claims): "
                    + "; ".join(named) + ".")
-  met = [(label, text, ok) for label, parts in target_checks(models).items()
+  met = [(label, text, ok) for label, parts in target_met.items()
          for text, ok in parts]
   if met:
     for verdict, label in ((True, "Targets met"), (False, "Targets missed")):
@@ -434,8 +429,7 @@ def _why(models: dict[str, list[dict]], last: dict[str, dict]) -> list[str]:
   if names and len(names) == len(dsprites_render.FACTOR_SIZES):
     entropy = dict(zip(names, np.log(dsprites_render.FACTOR_SIZES)))
     total = sum(entropy.values())
-    short = [f"{label} ({r['kl']:.1f} nats)" for label, r in last.items()
-             if r["kl"] < total]
+    short = {label: r for label, r in last.items() if r["kl"] < total}
     if short:
       lines.append(
           "- Naming one of dSprites' "
@@ -444,11 +438,12 @@ def _why(models: dict[str, list[dict]], last: dict[str, dict]) -> list[str]:
           + ", ".join(f"{name} {h:.2f}" for name, h in entropy.items())
           + "). The KL bounds what a code holds about its image, so a "
           "model whose KL is below that holds some factors only coarsely or "
-          "not at all: " + ", ".join(short) + "." + (
-              " The capacity objective pins its KL to C, which reaches its "
-              "maximum only at the last step." if any(
-                  last[label]["run"] in CAPACITY_RUNS for label in last
-                  if last[label]["kl"] < total) else ""))
+          "not at all: " + ", ".join(
+              f"{label} ({r['kl']:.1f} nats)" for label, r in short.items())
+          + "." + (" The capacity objective pins its KL to C, which reaches "
+                   "its maximum only at the last step." if any(
+                       r["run"] in CAPACITY_RUNS for r in short.values())
+                   else ""))
   moving = []
   for label, rows in models.items():
     if len(rows) > 1:
@@ -561,6 +556,8 @@ def write_report(out: str, runs: list[str]) -> str:
   # Each capacity run's switch-on steps, read once for the table and claims.
   onsets_of = {run: capacity_onsets(out, run) for run in runs
                if run in CAPACITY_RUNS}
+  checks = claim_checks(models, onsets_of)
+  target_met = target_checks(models)
   figures = [f"![curves]({plot_curves(models, out)})",
              f"![KL per latent]({plot_kl_per_latent(models, out)})"
              ] if models else []
@@ -614,7 +611,7 @@ state leaves the tree).
 
 ## What is reproduced, and what is not
 
-{chr(10).join(reading(models, onsets_of)) if models else 'No step scored yet.'}
+{chr(10).join(reading(models, checks, target_met)) if models else ''}
 
 ## At the last scored step
 
@@ -637,11 +634,11 @@ first.
 
 ## The claims, tested
 
-{chr(10).join(claims(models, onsets_of)) if models else ''}
+{chr(10).join(claims(checks)) if models else ''}
 
 ## Targets at {TARGET_STEP:,} steps
 
-{chr(10).join(targets(models)) if models else ''}
+{chr(10).join(targets(models, target_met)) if models else ''}
 
 ## Against the published results
 

@@ -358,10 +358,10 @@ def latents_held(label: str, row: dict) -> str:
   for name, ds in carriers.items():
     for d in ds:
       shared[d].append(name)
-  mixed = [f"z{d} ({' and '.join(names)})"
+  mixed = [f"z{d} ({', '.join(names[:-1])} and {names[-1]})"
            for d, names in sorted(shared.items()) if len(names) > 1]
   if mixed:
-    text += "; one latent, two factors: " + ", ".join(mixed)
+    text += "; one latent, several factors: " + ", ".join(mixed)
   return text + "."
 
 

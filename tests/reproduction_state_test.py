@@ -83,6 +83,16 @@ def test_study_continues_from_its_state_bitwise(state_written, tmp_path):
   assert "state removed" in proc.stdout
   assert run_state.read(str(out / "state" / PRESET)) is None
 
+  # Another fresh machine: the finished run has neither state nor workdir,
+  # and its results stay rather than being cleared for a new run.
+  shutil.rmtree(runs)
+  proc = _study(runs, out, f"--runs={PRESET}")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "finished and scored; nothing to train" in proc.stderr
+  assert not (runs / PRESET).exists()
+  for step in (10, 20):
+    assert (out / "results" / PRESET / f"metrics_{step}.json").exists()
+
 
 def test_state_of_another_preset_is_refused(state_written, tmp_path):
   runs, _ = state_written

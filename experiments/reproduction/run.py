@@ -319,6 +319,13 @@ def continue_from_state(config, workdir: str, state_dir: str) -> None:
   run_state.continue_into(state, workdir)
 
 
+def scored_to_the_end(preset: str, out: str) -> bool:
+  """Whether the run's last evaluation step is scored: the run is done."""
+  last = study.eval_steps(preset)[-1]
+  return os.path.exists(results.scores_path(
+      os.path.join(out, "results", preset), last))
+
+
 def write_state(preset: str, workdir: str, state_dir: str, out: str) -> str:
   """Replaces the run's state with its newest checkpoint; says what it did.
 
@@ -331,12 +338,11 @@ def write_state(preset: str, workdir: str, state_dir: str, out: str) -> str:
     return (f"{preset}: state kept at step {held.step}" if held
             else f"{preset}: no run, no state")
   if step >= study.get_config(preset).train.num_train_steps:
-    last = study.eval_steps(preset)[-1]
-    if not os.path.exists(results.scores_path(
-        os.path.join(out, "results", preset), last)):
+    if not scored_to_the_end(preset, out):
       raise run_state.StateError(
-          f"{preset} finished but step {last} is not scored yet; run the "
-          "study once more (it scores), then write the state.")
+          f"{preset} finished but step {study.eval_steps(preset)[-1]} is "
+          "not scored yet; run the study once more (it scores), then write "
+          "the state.")
     run_state.remove(state_dir)
     return f"{preset}: finished at step {step}; state removed"
   state = run_state.write(workdir, state_dir)
@@ -401,11 +407,18 @@ def train_in_turn(presets: list[str], workdirs: dict[str, str],
   So no kept checkpoint has to outlive the machine to be scored. Returns
   False if a signal stopped training (run the command again to resume).
   """
-  for preset in presets:
+  # A finished run keeps no state, so on a fresh machine it has no workdir
+  # either: its results are all that is left of it, and they stay.
+  done = [p for p in presets if run_state.workdir_step(workdirs[p]) is None
+          and scored_to_the_end(p, out)]
+  for preset in done:
+    logging.info("%s is finished and scored; nothing to train.", preset)
+  to_train = [p for p in presets if p not in done]
+  for preset in to_train:
     if run_state.workdir_step(workdirs[preset]) is None:
       clear_superseded(preset, out)
-  for end in segment_ends(presets):
-    for preset in presets:
+  for end in segment_ends(to_train):
+    for preset in to_train:
       config, workdir = study.get_config(preset), workdirs[preset]
       step = run_state.workdir_step(workdir) or 0
       if step >= min(end, config.train.num_train_steps):

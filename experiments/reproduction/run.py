@@ -465,8 +465,8 @@ def main(argv) -> None:
   for preset in presets:
     workdir = workdirs[preset]
     if not os.path.isdir(workdir):
-      logging.info("No run in %s yet: %s is reported as not started.",
-                   workdir, preset)
+      logging.info("No workdir at %s: %s is reported from the results "
+                   "kept in %s, if any.", workdir, preset, out)
       continue
     steps, scored = score_run(preset, workdir, out)
     if _SHIP.value and steps:

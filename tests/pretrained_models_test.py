@@ -29,10 +29,15 @@ SHIPPED = pretrained.available()
 FIRST = pretrained.by_disentanglement()[0] if SHIPPED else None
 
 
-def _disentangled(name: str) -> bool:
-  """The report's disentangled models: capacity, or beta >= 4."""
-  facts = pretrained.info(name)
-  return facts["objective"] == "capacity" or facts["beta"] >= 4
+def _holds_each_position_in_one_latent(name: str) -> bool:
+  """Whether the study found a latent with rho > 0.8 for pos_x and for pos_y.
+
+  Not every disentangling objective gets there: at 100,000 steps beta = 4
+  spreads pos_x over three latents, and the report says so.
+  """
+  recorded = pretrained.info(name)["latent_factor"].values()
+  return all(any(r["factor"] == factor and r["rho"] > 0.8 for r in recorded)
+             for factor in ("pos_x", "pos_y"))
 
 
 def _images(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -56,6 +61,8 @@ def test_the_study_ships_its_models():
     facts = pretrained.info(name)
     assert facts["name"] == name and facts["step"] >= 10_000
     assert facts["data_version"] and facts["heldout"]["recon"] > 0
+  # The README's picture shows it: one latent moves x, another y.
+  assert _holds_each_position_in_one_latent(FIRST)
 
 
 def test_package_data_installs_every_shipped_file():
@@ -83,7 +90,8 @@ def test_reconstructs_as_measured_and_far_better_than_untrained(name):
   assert recon == pytest.approx(measured, rel=0.1)
 
 
-@pytest.mark.parametrize("name", [n for n in SHIPPED if _disentangled(n)])
+@pytest.mark.parametrize(
+    "name", [n for n in SHIPPED if _holds_each_position_in_one_latent(n)])
 def test_one_latent_each_for_pos_x_and_pos_y(name):
   model, params, _ = pretrained.load(name)
   factors, images = _images(2_000, seed=2)
@@ -105,9 +113,13 @@ def test_latents_carry_the_factors_the_study_recorded(name):
   names = dsprites.DSprites.factor_names
   for latent, recorded in carried.items():
     row = np.nan_to_num(rho[int(latent[1:])])  # The constant colour: nan.
-    assert names[int(np.argmax(row))] == recorded["factor"], latent
     # The study measured rho on 10,000 other draws of the same grid.
-    assert row.max() == pytest.approx(recorded["rho"], abs=0.05), latent
+    found = row[names.index(recorded["factor"])]
+    assert found == pytest.approx(recorded["rho"], abs=0.05), latent
+    # The recorded factor leads, or ties within the draws' noise where a
+    # latent mixes factors (beta = 16's z6 holds both positions). Below
+    # rho 0.2 a latent tracks no factor, and which leads is noise.
+    assert recorded["rho"] < 0.2 or row.max() - found < 0.05, latent
 
 
 def test_rendered_images_are_the_data_the_first_model_trained_on(tmp_path):

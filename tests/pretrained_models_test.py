@@ -1,6 +1,6 @@
 """The shipped models on their real weights: they are there, install with the
-package, reconstruct as the study measured, and the disentangled ones carry
-the sprite's position in their latents.
+package, reconstruct as the study measured, and their latents carry the
+factors the study recorded for them.
 
 Images come from the offline renderer (`DSprites()` without a source), so
 these tests need no prepared dataset.
